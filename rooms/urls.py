@@ -1,0 +1,39 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from identity.urls import api_urlpatterns as identity_api
+from sessions_app.urls import api_urlpatterns as sessions_api
+from sessions_app.urls import space_session_urlpatterns
+from spaces.urls import api_urlpatterns as spaces_api
+from spaces.urls import invite_urlpatterns
+
+api_patterns = [
+    *identity_api,
+    *spaces_api,
+    *sessions_api,
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path(
+        "",
+        RedirectView.as_view(pattern_name="spaces:list", permanent=False),
+        name="home",
+    ),
+    path("accounts/", include("allauth.urls")),
+    path("me/", include("identity.urls")),
+    path("spaces/", include("spaces.urls")),
+    *space_session_urlpatterns,
+    *invite_urlpatterns,
+    path("sessions/", include("sessions_app.urls")),
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

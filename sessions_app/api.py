@@ -1,0 +1,118 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sessions_app import selectors, services
+from spaces.selectors import space_get_for_user
+
+LANGUAGE_CODE = serializers.RegexField(r"^[a-z]{2}$", max_length=2)
+
+
+class SessionOutputSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    space = serializers.CharField(source="space.slug")
+    status = serializers.CharField()
+    languages = serializers.ListField(child=serializers.CharField())
+    created_by = serializers.CharField(source="created_by.identity")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class SessionListApi(APIView):
+    @extend_schema(responses=SessionOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        sessions = selectors.session_list_for_user(user=request.user)[:200]
+        return Response(SessionOutputSerializer(sessions, many=True).data)
+
+
+class SpaceSessionListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        languages = serializers.ListField(
+            child=LANGUAGE_CODE, required=False, max_length=5, default=["en"]
+        )
+
+    @extend_schema(responses=SessionOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        space = space_get_for_user(user=request.user, slug=slug)
+        sessions = selectors.session_list_for_space(space=space).select_related("space")[:200]
+        return Response(SessionOutputSerializer(sessions, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: SessionOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        space = space_get_for_user(user=request.user, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_create(
+            space=space,
+            by=request.user,
+            title=data.validated_data["title"],
+            languages=data.validated_data["languages"],
+        )
+        return Response(SessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+class SessionDetailApi(APIView):
+    @extend_schema(responses=SessionOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, slug=slug)
+        return Response(SessionOutputSerializer(session).data)
+
+
+class SessionJoinApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        identity = serializers.CharField()
+        name = serializers.CharField()
+        role = serializers.CharField()
+        video_enabled = serializers.BooleanField()
+        livekit_url = serializers.CharField(allow_null=True)
+        livekit_token = serializers.CharField(allow_null=True)
+        transcription_token = serializers.CharField()
+        transcript_ws_path = serializers.CharField()
+        message = serializers.CharField()
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, slug=slug)
+        result = services.session_join(session=session, user=request.user)
+        video = result.livekit_token is not None
+        payload = {
+            "identity": result.participant.identity,
+            "name": result.participant.name,
+            "role": result.participant.role,
+            "video_enabled": video,
+            "livekit_url": result.livekit_url if video else None,
+            "livekit_token": result.livekit_token,
+            "transcription_token": result.transcription_token,
+            "transcript_ws_path": f"/ws/sessions/{session.slug}/transcript/",
+            "message": "Joined." if video else "LiveKit is not configured: video is off.",
+        }
+        return Response(self.OutputSerializer(payload).data)
+
+
+class SessionEndApi(APIView):
+    @extend_schema(request=None, responses={200: SessionOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, slug=slug)
+        session = services.session_end(session=session, by=request.user)
+        return Response(SessionOutputSerializer(session).data)
+
+
+class ParticipantOutputSerializer(serializers.Serializer):
+    identity = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+    left_at = serializers.DateTimeField(allow_null=True)
+
+
+class ParticipantListApi(APIView):
+    @extend_schema(responses=ParticipantOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, slug=slug)
+        participants = selectors.participant_list(session=session)
+        return Response(ParticipantOutputSerializer(participants, many=True).data)

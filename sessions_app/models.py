@@ -1,0 +1,95 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from spaces.models import Space
+
+# No look-alike characters; 12 of 32 symbols = 60 bits, far beyond guessing by enumeration.
+_SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_session_slug() -> str:
+    """An unguessable slug like ``kq7-xm2p-4rz9t``; also the LiveKit room name."""
+    chars = "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(12))
+    return f"{chars[:3]}-{chars[3:7]}-{chars[7:]}"
+
+
+def default_languages() -> list[str]:
+    return ["en"]
+
+
+class VideoSession(models.Model):
+    class Status(models.TextChoices):
+        CREATED = "CREATED", "Created"
+        LIVE = "LIVE", "Live"
+        ENDED = "ENDED", "Ended"
+
+    slug = models.CharField(max_length=32, unique=True, default=new_session_slug, editable=False)
+    title = models.CharField(max_length=200)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="sessions")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="sessions_created",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.CREATED)
+    # Spoken languages passed to the STT provider: ISO 639-1 codes; empty means auto-detect.
+    languages = models.JSONField(default=default_languages, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["space", "-created_at"]),
+            models.Index(fields=["created_by"]),
+            models.Index(fields=["status", "last_activity_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.slug})"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status == self.Status.ENDED
+
+    @property
+    def room_name(self) -> str:
+        return self.slug
+
+
+class Participant(models.Model):
+    class Role(models.TextChoices):
+        HOST = "HOST", "Host"
+        GUEST = "GUEST", "Guest"
+
+    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="participations",
+    )
+    identity = models.CharField(max_length=64)
+    name = models.CharField(max_length=120)
+    role = models.CharField(max_length=5, choices=Role.choices, default=Role.GUEST)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "identity"],
+                name="participant_session_identity_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.session.slug}"

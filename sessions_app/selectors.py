@@ -1,0 +1,48 @@
+"""Access-checked reads of sessions: only members of the session's space see it."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from identity.models import User
+from sessions_app.models import Participant, VideoSession
+from spaces.models import Space, SpaceMember
+
+
+def session_list_for_space(*, space: Space) -> QuerySet[VideoSession]:
+    """Sessions of a space; the caller has already checked membership via a space selector."""
+    return space.sessions.select_related("created_by").order_by("-created_at")
+
+
+def session_list_for_user(*, user: User) -> QuerySet[VideoSession]:
+    return (
+        VideoSession.objects.filter(space__memberships__user=user)
+        .select_related("space", "created_by")
+        .order_by("-created_at")
+    )
+
+
+def session_get_for_user(*, user: User, slug: str) -> VideoSession:
+    """The session if ``user`` is a member of its space (``membership`` attached), else 404."""
+    if not user.is_authenticated:
+        raise Http404("No such session")
+    session = VideoSession.objects.select_related("space", "created_by").filter(slug=slug).first()
+    if session is None:
+        raise Http404("No such session")
+    membership = SpaceMember.objects.filter(space_id=session.space_id, user_id=user.pk).first()
+    if membership is None:
+        raise Http404("No such session")
+    session.membership = membership  # type: ignore[attr-defined]
+    return session
+
+
+def session_can_end(*, session: VideoSession, user: User) -> bool:
+    """The host (creator) or an owner of the space may end a session."""
+    if session.created_by_id == user.pk:
+        return True
+    return SpaceMember.objects.filter(
+        space_id=session.space_id, user_id=user.pk, role=SpaceMember.Role.OWNER
+    ).exists()
+
+
+def participant_list(*, session: VideoSession) -> QuerySet[Participant]:
+    return session.participants.select_related("user").order_by("joined_at")

@@ -1,0 +1,118 @@
+"""Writes for video sessions: create, join, end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from identity.models import User
+from rooms.errors import Conflict, DomainError, Forbidden
+from sessions_app import tokens
+from sessions_app.models import Participant, VideoSession
+from sessions_app.selectors import session_can_end
+from spaces.models import Space
+
+
+def session_create(
+    *, space: Space, by: User, title: str, languages: list[str] | None = None
+) -> VideoSession:
+    title = title.strip()
+    if not title:
+        raise DomainError("A session needs a title.", code="title_required")
+    return VideoSession.objects.create(
+        space=space,
+        created_by=by,
+        title=title[:200],
+        languages=languages if languages is not None else ["en"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    participant: Participant
+    livekit_url: str | None
+    livekit_token: str | None
+    transcription_token: str
+
+
+@transaction.atomic
+def participant_upsert(*, session: VideoSession, user: User) -> Participant:
+    """One Participant per (session, user identity): a second join refreshes it."""
+    role = Participant.Role.HOST if session.created_by_id == user.pk else Participant.Role.GUEST
+    now = timezone.now()
+    defaults = {
+        "user": user,
+        "name": user.name,
+        "role": role,
+        "left_at": None,
+        "last_seen_at": now,
+    }
+    try:
+        with transaction.atomic():
+            participant, _ = Participant.objects.update_or_create(
+                session=session, identity=user.identity, defaults=defaults
+            )
+    except IntegrityError:
+        # Two tabs joining at once: the other created the row; refresh it.
+        participant = Participant.objects.get(session=session, identity=user.identity)
+        Participant.objects.filter(pk=participant.pk).update(**defaults)
+        participant.refresh_from_db()
+    return participant
+
+
+def session_join(*, session: VideoSession, user: User) -> JoinResult:
+    """Join ``session``: CREATED becomes LIVE, the participant is upserted, tokens are minted.
+
+    The caller has checked that ``user`` is a member of the session's space.
+    Raises ``Conflict`` (code ``session_ended``) once the session is ENDED.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = VideoSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == VideoSession.Status.ENDED:
+            raise Conflict("This session has ended; nobody can join it.", code="session_ended")
+        if locked.status == VideoSession.Status.CREATED:
+            locked.status = VideoSession.Status.LIVE
+            locked.started_at = now
+        locked.last_activity_at = now
+        locked.save(update_fields=["status", "started_at", "last_activity_at"])
+        participant = participant_upsert(session=locked, user=user)
+    session.status, session.started_at = locked.status, locked.started_at
+    livekit_token = None
+    if settings.LIVEKIT_ENABLED:
+        livekit_token = tokens.livekit_token_create(
+            room=session.room_name, identity=participant.identity, name=participant.name
+        )
+    return JoinResult(
+        participant=participant,
+        livekit_url=settings.LIVEKIT_URL or None,
+        livekit_token=livekit_token,
+        transcription_token=tokens.transcription_token_create(
+            session_slug=session.slug, identity=participant.identity
+        ),
+    )
+
+
+def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
+    """End ``session`` (host or space owner; ``by=None`` is the system). Idempotent.
+
+    Everybody still in it is marked as left.
+    """
+    if by is not None and not session_can_end(session=session, user=by):
+        raise Forbidden(
+            "Only the host or a space owner can end this session.", code="host_required"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        updated = (
+            VideoSession.objects.filter(pk=session.pk)
+            .exclude(status=VideoSession.Status.ENDED)
+            .update(status=VideoSession.Status.ENDED, ended_at=now, last_activity_at=now)
+        )
+        if updated:
+            Participant.objects.filter(session=session, left_at__isnull=True).update(left_at=now)
+    session.refresh_from_db()
+    return session

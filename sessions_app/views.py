@@ -1,0 +1,62 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from rooms.errors import DomainError
+from sessions_app import selectors, services
+from sessions_app.forms import SessionCreateForm
+from spaces.selectors import space_get_for_user
+
+
+@login_required
+@require_POST
+def session_create(request: HttpRequest, slug: str) -> HttpResponse:
+    space = space_get_for_user(user=request.user, slug=slug)
+    form = SessionCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A session needs a title of at most 200 characters.")
+        return redirect("spaces:detail", slug=space.slug)
+    session = services.session_create(
+        space=space,
+        by=request.user,
+        title=form.cleaned_data["title"],
+        languages=form.languages(),
+    )
+    return redirect("sessions:detail", slug=session.slug)
+
+
+@login_required
+def session_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    session = selectors.session_get_for_user(user=request.user, slug=slug)
+    can_end = selectors.session_can_end(session=session, user=request.user)
+    page_config = {
+        "slug": session.slug,
+        "status": session.status,
+        "identity": request.user.identity,
+        "name": request.user.name,
+        "canEnd": can_end,
+        "livekitEnabled": settings.LIVEKIT_ENABLED,
+    }
+    context = {
+        "session": session,
+        "participants": selectors.participant_list(session=session),
+        "can_end": can_end,
+        "page_config": page_config,
+    }
+    return render(request, "sessions/detail.html", context)
+
+
+@login_required
+@require_POST
+def session_end(request: HttpRequest, slug: str) -> HttpResponse:
+    session = selectors.session_get_for_user(user=request.user, slug=slug)
+    try:
+        services.session_end(session=session, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The session has ended.")
+    return redirect("sessions:detail", slug=session.slug)

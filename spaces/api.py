@@ -1,0 +1,108 @@
+from datetime import timedelta
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from spaces import selectors, services
+from spaces.models import Space, SpaceInvite
+
+
+class SpaceOutputSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    role = serializers.CharField()
+
+
+class SpaceListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+
+    @extend_schema(responses=SpaceOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        spaces = selectors.space_list_for_user(user=request.user)
+        return Response(SpaceOutputSerializer(spaces, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: SpaceOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        space = services.space_create(owner=request.user, name=data.validated_data["name"])
+        space = selectors.space_get_for_user(user=request.user, slug=space.slug)
+        return Response(SpaceOutputSerializer(space).data, status=status.HTTP_201_CREATED)
+
+
+class SpaceDetailApi(APIView):
+    @extend_schema(responses=SpaceOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        return Response(SpaceOutputSerializer(space).data)
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    identity = serializers.CharField(source="user.identity")
+    name = serializers.CharField(source="user.name")
+    email = serializers.EmailField(source="user.email")
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+
+
+class MemberListApi(APIView):
+    @extend_schema(responses=MemberOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        members = selectors.space_member_list(space=space)
+        return Response(MemberOutputSerializer(members, many=True).data)
+
+
+class MemberRemoveApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, member_id: int) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        member = get_object_or_404(space.memberships.all(), pk=member_id)
+        services.member_remove(space=space, member=member, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InviteOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+
+    def get_url(self, invite: SpaceInvite) -> str:
+        request = self.context["request"]
+        path = reverse("invite-accept", kwargs={"token": invite.token})
+        return request.build_absolute_uri(path)
+
+
+class InviteCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        ttl_hours = serializers.IntegerField(min_value=1, max_value=24 * 30, default=24 * 7)
+
+    @extend_schema(request=InputSerializer, responses={201: InviteOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invite = services.invite_create(
+            space=space,
+            by=request.user,
+            ttl=timedelta(hours=data.validated_data["ttl_hours"]),
+        )
+        out = InviteOutputSerializer(invite, context={"request": request})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+
+class InviteAcceptApi(APIView):
+    @extend_schema(request=None, responses={200: SpaceOutputSerializer})
+    def post(self, request: Request, token: str) -> Response:
+        invite = selectors.invite_get(token=token)
+        services.invite_accept(invite=invite, user=request.user)
+        space: Space = selectors.space_get_for_user(user=request.user, slug=invite.space.slug)
+        return Response(SpaceOutputSerializer(space).data)

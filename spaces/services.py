@@ -1,0 +1,85 @@
+"""Writes for spaces, members and invitations."""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+
+from identity.models import User
+from rooms.errors import DomainError, Forbidden
+from spaces.models import Space, SpaceInvite, SpaceMember
+
+INVITE_DEFAULT_TTL = timedelta(days=7)
+INVITE_MAX_TTL = timedelta(days=30)
+
+
+def _space_slug(name: str) -> str:
+    base = slugify(name)[:60] or "space"
+    return f"{base}-{get_random_string(6, 'abcdefghijkmnpqrstuvwxyz23456789')}"
+
+
+@transaction.atomic
+def space_create(*, owner: User, name: str) -> Space:
+    name = name.strip()
+    if not name:
+        raise DomainError("A space needs a name.", code="name_required")
+    space = Space.objects.create(slug=_space_slug(name), name=name[:120], created_by=owner)
+    SpaceMember.objects.create(space=space, user=owner, role=SpaceMember.Role.OWNER)
+    return space
+
+
+def _require_owner(*, space: Space, by: User) -> None:
+    if not SpaceMember.objects.filter(
+        space=space, user_id=by.pk, role=SpaceMember.Role.OWNER
+    ).exists():
+        raise Forbidden("Only an owner of this space can do that.", code="owner_required")
+
+
+def invite_create(*, space: Space, by: User, ttl: timedelta = INVITE_DEFAULT_TTL) -> SpaceInvite:
+    _require_owner(space=space, by=by)
+    if ttl <= timedelta(0) or ttl > INVITE_MAX_TTL:
+        raise DomainError("An invitation lasts between 1 hour and 30 days.", code="invalid_ttl")
+    return SpaceInvite.objects.create(space=space, created_by=by, expires_at=timezone.now() + ttl)
+
+
+def invite_revoke(*, invite: SpaceInvite, by: User) -> None:
+    _require_owner(space=invite.space, by=by)
+    SpaceInvite.objects.filter(pk=invite.pk).update(revoked=True)
+
+
+@transaction.atomic
+def invite_accept(*, invite: SpaceInvite, user: User) -> SpaceMember:
+    """Add ``user`` to the invite's space as MEMBER; an existing member keeps their role."""
+    existing = SpaceMember.objects.filter(space_id=invite.space_id, user_id=user.pk).first()
+    if existing is not None:
+        return existing
+    if not invite.is_valid():
+        raise DomainError("This invitation has expired or was revoked.", code="invite_expired")
+    try:
+        with transaction.atomic():
+            member = SpaceMember.objects.create(
+                space_id=invite.space_id, user=user, role=SpaceMember.Role.MEMBER
+            )
+    except IntegrityError:
+        # Accepted twice at once: the other request created the membership.
+        return SpaceMember.objects.get(space_id=invite.space_id, user_id=user.pk)
+    SpaceInvite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
+    return member
+
+
+@transaction.atomic
+def member_remove(*, space: Space, member: SpaceMember, by: User) -> None:
+    """Remove ``member`` from ``space``; owners only, and a space always keeps one owner."""
+    _require_owner(space=space, by=by)
+    if member.space_id != space.pk:
+        raise DomainError("That person is not a member of this space.", code="not_member")
+    if member.is_owner:
+        owners = SpaceMember.objects.select_for_update().filter(
+            space=space, role=SpaceMember.Role.OWNER
+        )
+        if owners.count() <= 1:
+            raise DomainError("A space must keep at least one owner.", code="last_owner")
+    member.delete()

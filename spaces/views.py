@@ -1,0 +1,91 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from rooms.errors import DomainError
+from sessions_app.forms import SessionCreateForm
+from sessions_app.selectors import session_list_for_space
+from spaces import selectors, services
+from spaces.forms import SpaceCreateForm
+
+
+@login_required
+def space_list(request: HttpRequest) -> HttpResponse:
+    form = SpaceCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            space = services.space_create(owner=request.user, name=form.cleaned_data["name"])
+        except DomainError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, f"Space “{space.name}” created.")
+            return redirect("spaces:detail", slug=space.slug)
+    spaces = selectors.space_list_for_user(user=request.user)
+    status = 400 if form.errors else 200
+    return render(request, "spaces/list.html", {"spaces": spaces, "form": form}, status=status)
+
+
+@login_required
+def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    space = selectors.space_get_for_user(user=request.user, slug=slug)
+    membership = space.membership
+    invite_id = request.GET.get("invite")
+    invites = selectors.invite_list_for_space(space=space) if membership.is_owner else []
+    context = {
+        "space": space,
+        "membership": membership,
+        "members": selectors.space_member_list(space=space),
+        "sessions": session_list_for_space(space=space),
+        "session_form": SessionCreateForm(),
+        "invites": invites,
+        "new_invite_id": invite_id,
+    }
+    return render(request, "spaces/detail.html", context)
+
+
+@login_required
+@require_POST
+def invite_create(request: HttpRequest, slug: str) -> HttpResponse:
+    space = selectors.space_get_for_user(user=request.user, slug=slug)
+    try:
+        invite = services.invite_create(space=space, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("spaces:detail", slug=space.slug)
+    messages.success(request, "Invitation link created. Share it with the people to invite.")
+    return redirect(f"{reverse('spaces:detail', kwargs={'slug': space.slug})}?invite={invite.pk}")
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
+    space = selectors.space_get_for_user(user=request.user, slug=slug)
+    member = get_object_or_404(space.memberships.select_related("user"), pk=member_id)
+    try:
+        services.member_remove(space=space, member=member, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{member.user.name} was removed from the space.")
+    return redirect("spaces:detail", slug=space.slug)
+
+
+@login_required
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    invite = selectors.invite_get(token=token)
+    already = selectors.membership_get(user=request.user, space_id=invite.space_id)
+    if already is not None:
+        return redirect("spaces:detail", slug=invite.space.slug)
+    if request.method == "POST":
+        try:
+            services.invite_accept(invite=invite, user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return render(request, "spaces/invite.html", {"invite": invite}, status=410)
+        messages.success(request, f"You joined “{invite.space.name}”.")
+        return redirect("spaces:detail", slug=invite.space.slug)
+    status = 200 if invite.is_valid() else 410
+    return render(request, "spaces/invite.html", {"invite": invite}, status=status)

@@ -1,0 +1,96 @@
+"""Shared fixtures: an owner, a member and an outsider, as in healthchecks' ``BaseTestCase``."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from rooms.celery import app as celery_app
+from sessions_app.models import VideoSession
+from spaces.models import Space, SpaceMember
+from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
+
+# Tests run tasks inline unless a test starts real Celery workers itself.
+celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(email="owner@example.com", display_name="Olivia Owner")
+
+
+@pytest.fixture
+def member(db):
+    return UserFactory(email="member@example.com", display_name="Max Member")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(email="outsider@example.com", display_name="Oscar Outsider")
+
+
+@pytest.fixture
+def space(owner, member) -> Space:
+    from spaces.services import space_create
+
+    space = space_create(owner=owner, name="Owner's space")
+    SpaceMemberFactory(space=space, user=member, role=SpaceMember.Role.MEMBER)
+    return space
+
+
+@pytest.fixture
+def video_session(space, owner) -> VideoSession:
+    return VideoSessionFactory(space=space, created_by=owner, title="Weekly sync")
+
+
+def _client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _api_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    return _client_for(owner)
+
+
+@pytest.fixture
+def member_client(member) -> Client:
+    return _client_for(member)
+
+
+@pytest.fixture
+def outsider_client(outsider) -> Client:
+    return _client_for(outsider)
+
+
+@pytest.fixture
+def owner_api(owner) -> APIClient:
+    return _api_for(owner)
+
+
+@pytest.fixture
+def member_api(member) -> APIClient:
+    return _api_for(member)
+
+
+@pytest.fixture
+def outsider_api(outsider) -> APIClient:
+    return _api_for(outsider)

@@ -1,0 +1,125 @@
+"""The speech-to-text provider interface shared by every engine.
+
+An :class:`SttStream` turns one continuous PCM16LE mono stream into partial and
+final :class:`SttEvent` objects. It is used from a single asyncio event loop:
+
+* ``await start()`` once, then ``await send_audio(pcm)`` for each chunk, while another
+  task iterates ``events()``;
+* ``await close()`` flushes: pending audio is transcribed, the remaining finals are
+  emitted, then ``events()`` ends.
+
+A failure the stream cannot recover from surfaces as :class:`SttError`, raised by
+``start()`` or by the ``events()`` iterator (and by ``send_audio()`` afterwards).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+SttErrorCode = Literal["auth", "rate_limited", "provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class SttEvent:
+    """One transcript update.
+
+    ``utterance_id`` is unique per stream and stable for an utterance: its partials and
+    its final share it, and a final re-sent by the provider keeps it, so consumers can
+    replace partials and upsert finals idempotently. ``start``/``end`` are seconds since
+    the first audio byte sent to the stream, continuous across provider reconnects and
+    session rollovers.
+    """
+
+    utterance_id: str
+    text: str
+    is_final: bool
+    start: float
+    end: float
+    language: str
+
+
+class SttError(Exception):
+    """An unrecoverable provider failure.
+
+    ``code`` is ``"auth"`` (the API key was rejected), ``"rate_limited"`` (the provider's
+    concurrency limit was hit) or ``"provider"`` (anything else). ``str(error)`` is a
+    message fit to show to the end user.
+    """
+
+    def __init__(self, code: SttErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: SttErrorCode = code
+        self.message = message
+
+
+class _EndOfEvents:
+    """Queue sentinel: no more events will follow."""
+
+
+END_OF_EVENTS = _EndOfEvents()
+
+EventQueueItem = SttEvent | SttError | _EndOfEvents
+
+
+class SttStream(abc.ABC):
+    """One live transcription stream (see the module docstring for the lifecycle).
+
+    Subclasses push events, errors and the end marker into ``self._events`` (an
+    unbounded queue: a slow consumer must not stall decoding or the provider socket);
+    the shared :meth:`events` iterator turns them into the public contract.
+    """
+
+    sample_rate: int
+    reconnects: int
+    """How many times the provider connection was re-established (for metrics)."""
+
+    def __init__(self, *, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.reconnects = 0
+        self._accepted_bytes = 0
+        self._events: asyncio.Queue[EventQueueItem] = asyncio.Queue()
+        self._events_iterated = False
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio accepted by :meth:`send_audio` so far."""
+        return self._accepted_bytes / (2 * self.sample_rate)
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open the provider (connections, models). Raises :class:`SttError`."""
+
+    @abc.abstractmethod
+    async def send_audio(self, pcm: bytes) -> None:
+        """Queue PCM16LE mono audio at ``sample_rate``.
+
+        Cheap and non-blocking: the work happens elsewhere. Chunks may have any even
+        length. Raises :class:`SttError` if the stream has already failed, and
+        ``RuntimeError`` if called before ``start()`` or after ``close()``.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush and stop: pending audio is transcribed, its finals emitted, and then
+        ``events()`` ends. Idempotent; never raises :class:`SttError` (a failure is
+        reported through ``events()``)."""
+
+    async def events(self) -> AsyncIterator[SttEvent]:
+        """Partials and finals in arrival order; ends once ``close()`` has drained.
+
+        Raises :class:`SttError` if the stream fails. Iterate it from one task only.
+        """
+        if self._events_iterated:
+            raise RuntimeError("events() can only be iterated once per stream")
+        self._events_iterated = True
+        while True:
+            item = await self._events.get()
+            if isinstance(item, _EndOfEvents):
+                return
+            if isinstance(item, SttError):
+                raise item
+            yield item
