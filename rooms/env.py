@@ -86,3 +86,10 @@ def env_secret(name: str, *, dev_default: str, required: bool, min_length: int =
     if len(value) < min_length:
         raise ImproperlyConfigured(f"{name} must be at least {min_length} characters long")
     return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value

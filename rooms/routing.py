@@ -1,3 +1,5 @@
 """WebSocket routes of every app, in one list for ``asgi.py`` and the tests."""
 
-websocket_urlpatterns: list = []
+from transcription.routing import websocket_urlpatterns as transcription_routes
+
+websocket_urlpatterns = [*transcription_routes]

@@ -13,6 +13,7 @@ import dj_database_url
 
 from rooms.env import (
     env_bool,
+    env_choice,
     env_decimal,
     env_float,
     env_int,
@@ -129,7 +130,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Room for a burst of audio frames from many senders before the runner reads them.
+            "CONFIG": {"capacity": 2000},
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -228,11 +235,27 @@ TRANSCRIPTION_TOKEN_TTL_SECONDS = env_int("TRANSCRIPTION_TOKEN_TTL_SECONDS", 360
 TRANSCRIPTION_COST_PER_MINUTE = env_decimal("TRANSCRIPTION_COST_PER_MINUTE", "0.01")
 GLADIA_API_KEY = env_str("GLADIA_API_KEY")
 GLADIA_API_URL = env_str("GLADIA_API_URL", "https://api.gladia.io")
-STT_PROVIDER = env_str("STT_PROVIDER", "gladia" if GLADIA_API_KEY else "local")
+STT_PROVIDER = env_choice(
+    "STT_PROVIDER", "gladia" if GLADIA_API_KEY else "local", ("gladia", "local")
+)
 TRANSCRIPTION_FLUSH_SECONDS = env_float("TRANSCRIPTION_FLUSH_SECONDS", 0.3, minimum=0.01)
 TRANSCRIPTION_FLUSH_MAX_SEGMENTS = env_int("TRANSCRIPTION_FLUSH_MAX_SEGMENTS", 50, minimum=1)
 TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS = env_float(
     "TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS", 10.0, minimum=0.1
+)
+TRANSCRIPTION_HEARTBEAT_SECONDS = env_float("TRANSCRIPTION_HEARTBEAT_SECONDS", 3.0, minimum=0.05)
+TRANSCRIPTION_DRAIN_SECONDS = env_float("TRANSCRIPTION_DRAIN_SECONDS", 15.0, minimum=0.1)
+# Mixer: fixed ticks and a small per-participant jitter buffer (browser mode).
+TRANSCRIPTION_TICK_SECONDS = env_float("TRANSCRIPTION_TICK_SECONDS", 0.02, minimum=0.005)
+TRANSCRIPTION_JITTER_SECONDS = env_float("TRANSCRIPTION_JITTER_SECONDS", 0.1, minimum=0.0)
+TRANSCRIPTION_MAX_AUDIO_SENDERS = env_int("TRANSCRIPTION_MAX_AUDIO_SENDERS", 10, minimum=1)
+# Server mode: how far LiveKit's egress audio lags the clients' active-speaker reports.
+TRANSCRIPTION_EGRESS_DELAY_SECONDS = env_float("TRANSCRIPTION_EGRESS_DELAY_SECONDS", 3.0)
+# "auto": SERVER when LiveKit is configured, BROWSER otherwise; or force SERVER / BROWSER.
+TRANSCRIPTION_MODE = env_choice("TRANSCRIPTION_MODE", "auto", ("auto", "SERVER", "BROWSER"))
+# "embedded": an asyncio task in the Daphne process; "celery": a task on the ingest queue.
+TRANSCRIPTION_RUNNER = env_choice(
+    "TRANSCRIPTION_RUNNER", "celery" if REDIS_URL else "embedded", ("embedded", "celery")
 )
 
 # --- Files -----------------------------------------------------------------------------------

@@ -10,11 +10,13 @@ from sessions_app.urls import api_urlpatterns as sessions_api
 from sessions_app.urls import space_session_urlpatterns
 from spaces.urls import api_urlpatterns as spaces_api
 from spaces.urls import invite_urlpatterns
+from transcription.urls import api_urlpatterns as transcription_api
 
 api_patterns = [
     *identity_api,
     *spaces_api,
     *sessions_api,
+    *transcription_api,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -14,6 +14,8 @@ from sessions_app import tokens
 from sessions_app.models import Participant, VideoSession
 from sessions_app.selectors import session_can_end
 from spaces.models import Space
+from transcription import broadcast as transcript_broadcast
+from transcription.services import runs_stop_for_session
 
 
 def session_create(
@@ -99,7 +101,8 @@ def session_join(*, session: VideoSession, user: User) -> JoinResult:
 def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
     """End ``session`` (host or space owner; ``by=None`` is the system). Idempotent.
 
-    Everybody still in it is marked as left.
+    Everybody still in it is marked as left, its transcription runs stop (flushing their
+    finals and usage), and connected transcript clients are told after the commit.
     """
     if by is not None and not session_can_end(session=session, user=by):
         raise Forbidden(
@@ -114,5 +117,8 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
         )
         if updated:
             Participant.objects.filter(session=session, left_at__isnull=True).update(left_at=now)
+            runs_stop_for_session(session_id=session.pk)
+            session_id = session.pk
+            transaction.on_commit(lambda: transcript_broadcast.send_session_ended_sync(session_id))
     session.refresh_from_db()
     return session

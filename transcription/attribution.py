@@ -28,7 +28,7 @@ class _Track:
     totals exact and only averages the weight inside an interval.
     """
 
-    __slots__ = ("starts", "ends", "masses")
+    __slots__ = ("ends", "masses", "starts")
 
     def __init__(self) -> None:
         self.starts: list[float] = []
@@ -87,9 +87,7 @@ class SpeakerTimeline:
         self._latest = -math.inf
         self._pruned_before = -math.inf
 
-    def add_activity(
-        self, speaker: str, start: float, end: float, weight: float = 1.0
-    ) -> None:
+    def add_activity(self, speaker: str, start: float, end: float, weight: float = 1.0) -> None:
         """Record that ``speaker`` spoke over ``[start, end)`` of stream time.
 
         ``weight`` scales how much that time counts (1.0 = plain speaking time; the mixer's level
@@ -157,9 +155,7 @@ class SpeakerTimeline:
                 del self._tracks[speaker]
         self._pruned_before = max(self._pruned_before, before)
 
-    def _score(
-        self, speaker: str, start: float, end: float
-    ) -> tuple[float, float | None]:
+    def _score(self, speaker: str, start: float, end: float) -> tuple[float, float | None]:
         track = self._tracks.get(speaker)
         total, first_start = track.score(start, end) if track else (0.0, None)
         since = self._open.get(speaker)
@@ -178,9 +174,7 @@ class SpeakerTimeline:
             self.prune(horizon)
 
 
-def _beats(
-    total: float, first_start: float, speaker: str, best: tuple[float, float, str]
-) -> bool:
+def _beats(total: float, first_start: float, speaker: str, best: tuple[float, float, str]) -> bool:
     best_total, best_first_start, best_speaker = best
     if not math.isclose(total, best_total, rel_tol=1e-9, abs_tol=1e-9):
         return total > best_total

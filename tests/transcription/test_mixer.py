@@ -11,13 +11,9 @@ JITTER = 1600  # 100 ms, the default jitter allowance
 Samples = npt.NDArray[np.int16]
 
 
-def sine(
-    seconds: float, *, amplitude: float, freq: float = 440.0, phase: float = 0.0
-) -> Samples:
+def sine(seconds: float, *, amplitude: float, freq: float = 440.0, phase: float = 0.0) -> Samples:
     t = np.arange(round(seconds * RATE)) / RATE
-    return np.rint(amplitude * 32767 * np.sin(2 * np.pi * freq * t + phase)).astype(
-        np.int16
-    )
+    return np.rint(amplitude * 32767 * np.sin(2 * np.pi * freq * t + phase)).astype(np.int16)
 
 
 def noise(seconds: float, *, rms_dbfs: float, seed: int = 0) -> Samples:
@@ -109,9 +105,7 @@ def test_two_loud_sources_never_clip_or_wrap() -> None:
 
 def test_gain_recovers_after_overlap_and_a_lone_source_is_exact_again() -> None:
     a = sine(2.0, amplitude=0.9, freq=200)
-    b = np.concatenate(
-        [sine(0.5, amplitude=0.9, freq=250), np.zeros(RATE * 3 // 2, np.int16)]
-    )
+    b = np.concatenate([sine(0.5, amplitude=0.9, freq=250), np.zeros(RATE * 3 // 2, np.int16)])
     mixer = Mixer()
     ticks = run_in_lockstep(mixer, {"a": a, "b": b})
     out = np.concatenate([samples_of(t) for t in ticks])[: len(a)]
@@ -190,9 +184,7 @@ def test_underrun_yields_silence_and_rearms_the_jitter_buffer() -> None:
     # Two ticks' worth is less than the jitter allowance, so the source keeps waiting.
     assert mixer.tick().pcm == bytes(TICK * 2)
     mixer.push("a", pcm(tone[JITTER + 2 * TICK : 2 * JITTER]))
-    np.testing.assert_array_equal(
-        samples_of(mixer.tick()), tone[JITTER : JITTER + TICK]
-    )
+    np.testing.assert_array_equal(samples_of(mixer.tick()), tone[JITTER : JITTER + TICK])
 
 
 def test_overrun_drops_oldest_and_bounds_latency() -> None:
@@ -204,6 +196,16 @@ def test_overrun_drops_oldest_and_bounds_latency() -> None:
     # Only the newest second was kept: playback resumes 2 s in and the backlog drains in 1 s.
     np.testing.assert_array_equal(out, backlog[2 * RATE :])
     assert mixer.tick().pcm == bytes(TICK * 2)
+
+
+def test_overrun_across_pushes_drops_only_the_oldest_samples() -> None:
+    mixer = Mixer(max_buffer_seconds=1.0)
+    backlog = noise(1.3, rms_dbfs=-20, seed=10)
+    mixer.push("a", pcm(backlog[: RATE * 8 // 10]))
+    mixer.push("a", pcm(backlog[RATE * 8 // 10 :]))
+
+    out = np.concatenate([samples_of(mixer.tick()) for _ in range(50)])
+    np.testing.assert_array_equal(out, backlog[RATE * 3 // 10 :])
 
 
 def test_voice_activity_marks_only_the_speaking_source() -> None:

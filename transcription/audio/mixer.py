@@ -106,7 +106,7 @@ class _RingBuffer:
 
 
 class _Source:
-    __slots__ = ("ring", "primed", "hangover_left", "noise_floor_db")
+    __slots__ = ("hangover_left", "noise_floor_db", "primed", "ring")
 
     def __init__(self, capacity: int, noise_floor_db: float) -> None:
         self.ring = _RingBuffer(capacity)
@@ -149,9 +149,7 @@ class Mixer:
             raise ValueError("sample_rate must be positive")
         tick_exact = sample_rate * tick_seconds
         tick_samples = round(tick_exact)
-        if tick_samples <= 0 or not math.isclose(
-            tick_exact, tick_samples, abs_tol=1e-6
-        ):
+        if tick_samples <= 0 or not math.isclose(tick_exact, tick_samples, abs_tol=1e-6):
             raise ValueError("tick_seconds must be a positive whole number of samples")
         if jitter_seconds < 0:
             raise ValueError("jitter_seconds must not be negative")
@@ -255,9 +253,7 @@ class Mixer:
         if playing:
             as_float = frames.astype(np.float32)
             mean_square = np.einsum("ij,ij->i", as_float, as_float) / self._tick_samples
-            for index, value in zip(
-                playing, np.sqrt(mean_square) / _FULL_SCALE, strict=True
-            ):
+            for index, value in zip(playing, np.sqrt(mean_square) / _FULL_SCALE, strict=True):
                 levels[index] = float(value)
 
         active: dict[str, float] = {}
@@ -265,9 +261,7 @@ class Mixer:
             state = self._sources[name]
             if level is not None:
                 level_db = 20.0 * math.log10(level) if level > 0 else _MIN_LEVEL_DB
-                threshold = max(
-                    self._vad_threshold_db, state.noise_floor_db + _VAD_MARGIN_DB
-                )
+                threshold = max(self._vad_threshold_db, state.noise_floor_db + _VAD_MARGIN_DB)
                 speaking = level_db > threshold
                 state.noise_floor_db = max(
                     self._floor_min_db,

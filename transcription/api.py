@@ -1,0 +1,90 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sessions_app.selectors import session_get_for_user
+from transcription import broadcast, selectors, services
+from transcription.models import TranscriptionRun
+
+
+class RunStatusOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    mode = serializers.CharField(allow_null=True)
+    run_id = serializers.IntegerField(allow_null=True)
+    provider = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    error_code = serializers.CharField(allow_null=True)
+
+
+def _status(run: TranscriptionRun | None) -> dict:
+    payload = broadcast.status_payload(run)
+    payload.pop("type")
+    return payload
+
+
+class TranscriptionStatusApi(APIView):
+    @extend_schema(responses=RunStatusOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        session = session_get_for_user(user=request.user, slug=slug)
+        return Response(
+            RunStatusOutputSerializer(_status(selectors.run_current(session=session))).data
+        )
+
+
+class TranscriptionStartApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=TranscriptionRun.Mode.choices, required=False)
+
+    @extend_schema(request=InputSerializer, responses={201: RunStatusOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        session = session_get_for_user(user=request.user, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.run_start(
+            session=session, by=request.user, mode=data.validated_data.get("mode")
+        )
+        run.refresh_from_db()
+        return Response(
+            RunStatusOutputSerializer(_status(run)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class TranscriptionStopApi(APIView):
+    @extend_schema(request=None, responses={200: RunStatusOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        session = session_get_for_user(user=request.user, slug=slug)
+        run = selectors.run_unfinished(session_id=session.pk)
+        if run is not None:
+            run = services.run_stop(run=run, reason="stopped by a participant")
+        else:
+            run = selectors.run_current(session=session)
+        return Response(RunStatusOutputSerializer(_status(run)).data)
+
+
+class SegmentOutputSerializer(serializers.Serializer):
+    utterance_id = serializers.CharField()
+    text = serializers.CharField()
+    speaker_identity = serializers.CharField(allow_null=True)
+    speaker_name = serializers.CharField(allow_null=True)
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    language = serializers.CharField()
+    is_final = serializers.BooleanField()
+
+
+class SegmentListApi(APIView):
+    """The stored (final) transcript of a session, oldest first, paginated."""
+
+    @extend_schema(responses=SegmentOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+
+        session = session_get_for_user(user=request.user, slug=slug)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            selectors.segment_list(session=session), request, view=self
+        )
+        data = [broadcast.segment_payload(s) for s in page or []]
+        return paginator.get_paginated_response(SegmentOutputSerializer(data, many=True).data)

@@ -1,0 +1,201 @@
+"""The transcript WebSocket: live transcript out, browser audio and speaker reports in.
+
+Protocol and close codes: ``docs/transcript-protocol.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
+
+from identity.models import User
+from identity.selectors import user_get_by_identity
+from sessions_app.models import VideoSession
+from sessions_app.selectors import session_get_for_user
+from sessions_app.tokens import InvalidTranscriptionToken, transcription_token_decode
+from transcription import broadcast, selectors
+from transcription.models import TranscriptionRun
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_MALFORMED = 4002
+CLOSE_FORBIDDEN = 4003
+CLOSE_SESSION_ENDED = 4004
+CLOSE_FLOOD = 4008
+CLOSE_BAD_FRAME = 4009
+
+MIN_FRAME_BYTES = 100
+MAX_FRAME_BYTES = 64 * 1024
+MAX_FRAMES_PER_SECOND = 50
+MAX_TEXT_BYTES = 4096
+MAX_SPEAKERS = 50
+MAX_IDENTITY_LENGTH = 64
+
+
+class TranscriptConsumer(AsyncWebsocketConsumer):
+    session: VideoSession
+    user: User
+
+    async def connect(self) -> None:
+        self.group = ""
+        self.control_channel = ""
+        self.run_mode: str | None = None
+        self.frame_times: deque[float] = deque(maxlen=MAX_FRAMES_PER_SECOND + 1)
+        # Close codes only reach the client after the handshake: accept, then close.
+        await self.accept()
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        user, code = await self._authenticate(slug)
+        if user is None:
+            await self.close(code=code)
+            return
+        session = await database_sync_to_async(self._session_for)(user, slug)
+        if session is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if session.status == VideoSession.Status.ENDED:
+            await self.send_json({"type": "session_ended"})
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
+        self.user, self.session = user, session
+        self.group = broadcast.session_group(session.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(
+            {"type": "connected", "session": slug, "identity": user.identity, "name": user.name}
+        )
+        history, run = await database_sync_to_async(self._history_and_run)()
+        await self.send_json({"type": "history", "segments": history})
+        await self._apply_status(broadcast.status_payload(run), run.control_channel if run else "")
+
+    async def _authenticate(self, slug: str) -> tuple[User | None, int]:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        tokens = query.get("token")
+        if tokens:
+            try:
+                claims = transcription_token_decode(tokens[0])
+            except InvalidTranscriptionToken:
+                return None, CLOSE_UNAUTHENTICATED
+            if claims.session_slug != slug:
+                return None, CLOSE_FORBIDDEN
+            user = await database_sync_to_async(user_get_by_identity)(identity=claims.identity)
+            return (user, 0) if user is not None else (None, CLOSE_UNAUTHENTICATED)
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None, CLOSE_UNAUTHENTICATED
+        return user, 0
+
+    @staticmethod
+    def _session_for(user: User, slug: str) -> VideoSession | None:
+        try:
+            return session_get_for_user(user=user, slug=slug)
+        except Http404:
+            return None
+
+    def _history_and_run(self) -> tuple[list[dict[str, Any]], TranscriptionRun | None]:
+        segments = [
+            broadcast.segment_payload(s) for s in selectors.segment_list(session=self.session)
+        ]
+        return segments, selectors.run_current(session=self.session)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.control_channel and self.run_mode == TranscriptionRun.Mode.BROWSER:
+                await self._to_run({"type": "audio.leave", "source": self.user.identity})
+
+    # --- client -> server -----------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.group:
+            return
+        if bytes_data is not None:
+            await self._on_audio(bytes_data)
+        elif text_data is not None:
+            await self._on_text(text_data)
+
+    async def _on_audio(self, frame: bytes) -> None:
+        size = len(frame)
+        if size < MIN_FRAME_BYTES or size > MAX_FRAME_BYTES or size % 2:
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        now = time.monotonic()
+        self.frame_times.append(now)
+        if len(self.frame_times) > MAX_FRAMES_PER_SECOND and now - self.frame_times[0] < 1.0:
+            await self.close(code=CLOSE_FLOOD)
+            return
+        if self.control_channel and self.run_mode == TranscriptionRun.Mode.BROWSER:
+            await self._to_run(
+                {
+                    "type": "audio.frame",
+                    "source": self.user.identity,
+                    "name": self.user.name,
+                    "pcm": frame,
+                }
+            )
+
+    async def _on_text(self, text: str) -> None:
+        if len(text) > MAX_TEXT_BYTES:
+            await self.close(code=CLOSE_MALFORMED)
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            await self.close(code=CLOSE_MALFORMED)
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "active_speakers":
+            speakers = message.get("speakers")
+            if (
+                not isinstance(speakers, list)
+                or len(speakers) > MAX_SPEAKERS
+                or not all(
+                    isinstance(s, str) and 0 < len(s) <= MAX_IDENTITY_LENGTH for s in speakers
+                )
+            ):
+                await self.close(code=CLOSE_MALFORMED)
+                return
+            if self.control_channel:
+                await self._to_run(
+                    {"type": "speakers.active", "speakers": speakers, "at": time.time()}
+                )
+        else:
+            await self.close(code=CLOSE_MALFORMED)
+
+    async def _to_run(self, message: dict[str, Any]) -> None:
+        try:
+            await self.channel_layer.send(self.control_channel, message)
+        except ChannelFull:
+            # The runner is behind: drop this frame rather than queue latency.
+            logger.warning("run channel full; dropped a %s message", message["type"])
+
+    # --- group events -> client -----------------------------------------------------------
+
+    async def transcript_event(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event["payload"]))
+
+    async def transcription_status(self, event: dict[str, Any]) -> None:
+        await self._apply_status(event["payload"], event.get("control_channel", ""))
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "session_ended"})
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def _apply_status(self, payload: dict[str, Any], control_channel: str) -> None:
+        active = payload["status"] == TranscriptionRun.Status.ACTIVE
+        self.control_channel = control_channel if active else ""
+        self.run_mode = payload["mode"] if active else None
+        await self.send_json(payload)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))

@@ -1,0 +1,141 @@
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from sessions_app.models import Participant, VideoSession
+
+
+def new_ingest_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class TranscriptionRun(models.Model):
+    """One transcription stream of a session. Status changes go through ``transitions.py``."""
+
+    class Mode(models.TextChoices):
+        SERVER = "SERVER", "Server (LiveKit egress)"
+        BROWSER = "BROWSER", "Browser audio"
+
+    class Status(models.TextChoices):
+        STARTING = "STARTING", "Starting"
+        ACTIVE = "ACTIVE", "Active"
+        STOPPING = "STOPPING", "Stopping"
+        STOPPED = "STOPPED", "Stopped"
+        FAILED = "FAILED", "Failed"
+
+    UNFINISHED = (Status.STARTING, Status.ACTIVE, Status.STOPPING)
+
+    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="runs")
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    provider = models.CharField(max_length=32)
+    languages = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.STARTING)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    # Where the runner listens for audio frames and control messages (a channel-layer name).
+    control_channel = models.CharField(max_length=200, blank=True)
+    ingest_key = models.CharField(max_length=64, default=new_ingest_key, editable=False)
+    egress_id = models.CharField(max_length=64, blank=True)
+    egress_status = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(status__in=["STARTING", "ACTIVE", "STOPPING"]),
+                name="one_unfinished_run_per_session",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.session.slug} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+
+class TranscriptSegment(models.Model):
+    """A final utterance. Partials are never stored."""
+
+    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="segments")
+    run = models.ForeignKey(TranscriptionRun, on_delete=models.CASCADE, related_name="segments")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="segments"
+    )
+    speaker_identity = models.CharField(max_length=64, blank=True)
+    speaker_name = models.CharField(max_length=120, blank=True)
+    utterance_id = models.CharField(max_length=128)
+    text = models.TextField()
+    language = models.CharField(max_length=16, blank=True)
+    # Seconds since the session started.
+    start_offset = models.FloatField()
+    end_offset = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["start_offset", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "utterance_id"], name="segment_session_utterance_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["session", "start_offset"])]
+
+    def __str__(self) -> str:
+        return f"[{self.start_offset:.1f}s] {self.speaker_name or 'Room'}: {self.text[:60]}"
+
+
+class TranscriptionUsage(models.Model):
+    """The meter of one run: checkpointed while it is active, finalised when it ends."""
+
+    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="usage")
+    run = models.OneToOneField(TranscriptionRun, on_delete=models.CASCADE, related_name="usage")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="transcription_usage",
+    )
+    provider = models.CharField(max_length=32)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(default=0)
+    billed_minutes = models.PositiveIntegerField(default=0)
+    audio_chunks = models.PositiveBigIntegerField(default=0)
+    audio_bytes = models.PositiveBigIntegerField(default=0)
+    partial_count = models.PositiveIntegerField(default=0)
+    final_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    reconnect_count = models.PositiveIntegerField(default=0)
+    cost_per_minute = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    total_cost = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    finalized = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["session"]),
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Usage of run {self.run_id}: {self.billed_minutes} min, {self.total_cost}"

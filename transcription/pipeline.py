@@ -1,0 +1,343 @@
+"""The per-run transcription pipeline, independent of where the audio comes from.
+
+    source (PCM16LE 16 kHz mono) -> STT stream -> speaker attribution
+        -> broadcast partials and finals to the session group -> batched upsert of finals
+        -> usage meter
+
+One ``RunPipeline`` runs in one event loop (a Daphne process in embedded mode, a Celery ingest
+worker in distributed mode). It listens on its own channel-layer channel for audio frames,
+active-speaker reports and the stop signal, heartbeats in the database, and on stop drains the
+STT stream, flushes every final and finalises the usage row before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from transcription import broadcast, services
+from transcription.attribution import SpeakerTimeline
+from transcription.audio import Mixer
+from transcription.models import TranscriptionRun
+from transcription.services import FinalSegment, UsageCounters
+from transcription.stt import SttError, SttEvent, SttStream, open_stream
+
+logger = logging.getLogger(__name__)
+S = TranscriptionRun.Status
+
+
+def stream_for(run: TranscriptionRun) -> SttStream:
+    """The STT stream a run uses, from settings (the provider is recorded on the run)."""
+    if run.provider == "gladia":
+        return open_stream(
+            "gladia",
+            languages=list(run.languages),
+            api_key=settings.GLADIA_API_KEY,
+            api_url=settings.GLADIA_API_URL,
+        )
+    return open_stream(run.provider, languages=list(run.languages))
+
+
+class SegmentWriter:
+    """Buffers finals and writes them in one upsert per flush (every ~300 ms or when full).
+
+    A failed write keeps the batch (newest text per utterance wins) and retries on the next
+    flush, so a database outage delays finals but loses none.
+    """
+
+    def __init__(self, *, session_id: int, run_id: int, max_batch: int) -> None:
+        self.session_id = session_id
+        self.run_id = run_id
+        self.max_batch = max_batch
+        self.pending: dict[str, FinalSegment] = {}
+        self.full = asyncio.Event()
+        self.flushes = 0
+        self.written = 0
+        self.failures = 0
+
+    def add(self, segment: FinalSegment) -> None:
+        self.pending[segment.utterance_id] = segment
+        if len(self.pending) >= self.max_batch:
+            self.full.set()
+
+    async def flush(self) -> bool:
+        self.full.clear()
+        if not self.pending:
+            return True
+        batch = list(self.pending.values())
+        try:
+            await database_sync_to_async(services.segments_upsert)(
+                session_id=self.session_id, run_id=self.run_id, finals=batch
+            )
+        except Exception:
+            self.failures += 1
+            logger.exception(
+                "run %s: storing %d finals failed; will retry", self.run_id, len(batch)
+            )
+            return False
+        for segment in batch:
+            if self.pending.get(segment.utterance_id) is segment:
+                del self.pending[segment.utterance_id]
+        self.flushes += 1
+        self.written += len(batch)
+        return True
+
+
+class RunPipeline:
+    """Runs one TranscriptionRun until it is stopped or fails. Use ``await run()`` once."""
+
+    def __init__(self, run: TranscriptionRun, *, stream: SttStream | None = None) -> None:
+        self.run_id = run.pk
+        self.session_id = run.session_id
+        self.slug = run.session.slug
+        self.mode = run.mode
+        self._run = run
+        self._stream = stream
+        self.timeline = SpeakerTimeline()
+        self.names: dict[str, str] = {}
+        self.counters = UsageCounters()
+        self.writer = SegmentWriter(
+            session_id=run.session_id,
+            run_id=run.pk,
+            max_batch=settings.TRANSCRIPTION_FLUSH_MAX_SEGMENTS,
+        )
+        self.mixer = Mixer(
+            tick_seconds=settings.TRANSCRIPTION_TICK_SECONDS,
+            jitter_seconds=settings.TRANSCRIPTION_JITTER_SECONDS,
+        )
+        self.stop_requested = asyncio.Event()
+        self.channel = ""
+        # Session time (seconds since the session started) of stream time 0.
+        self.offset = 0.0
+        self._stream_origin = 0.0  # time.monotonic() at stream time 0
+        self._log_extra = {"session": self.slug, "run": self.run_id}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        layer = get_channel_layer()
+        self.channel = await layer.new_channel("transcription.run.")
+        run = await database_sync_to_async(services.run_attach)(
+            run_id=self.run_id, control_channel=self.channel
+        )
+        if run is None:
+            logger.info("run %s is already finished; nothing to do", self.run_id)
+            return
+        self._run = run
+        stream = self._stream or stream_for(run)
+        try:
+            await stream.start()
+        except SttError as exc:
+            logger.warning("run %s: provider refused to start: %s", self.run_id, exc.message)
+            await self._finish(error_code=exc.code, error=exc.message)
+            return
+        except Exception as exc:
+            logger.exception("run %s: provider failed to start", self.run_id)
+            await self._finish(error_code="provider", error=f"Transcription failed to start: {exc}")
+            return
+
+        now = timezone.now()
+        self.counters = await database_sync_to_async(services.usage_baseline)(run_id=self.run_id)
+        session_started = run.session.started_at or now
+        self.offset = max(0.0, (now - session_started).total_seconds())
+        self._stream_origin = time.monotonic()
+        if not await database_sync_to_async(services.run_activate)(
+            run_id=self.run_id, started_at=now
+        ):
+            # Stopped between launch and start: close the provider, settle the meter.
+            await stream.close()
+            await self._finish()
+            return
+        self._run = await database_sync_to_async(self._load_run)()
+        await broadcast.send_status(self.session_id, self._run)
+        logger.info("run %s active (mode %s, provider %s)", self.run_id, self.mode, run.provider)
+
+        error_code, error = "", ""
+        events_task = asyncio.create_task(self._events_loop(stream))
+        workers = [
+            asyncio.create_task(self._receive_loop()),
+            asyncio.create_task(self._tick_loop(stream)),
+            asyncio.create_task(self._flush_loop()),
+            asyncio.create_task(self._housekeeping_loop()),
+        ]
+        stop_wait = asyncio.create_task(self.stop_requested.wait())
+        done, _ = await asyncio.wait(
+            {events_task, stop_wait, *workers}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if events_task in done and events_task.exception() is not None:
+            exc = events_task.exception()
+            if isinstance(exc, SttError):
+                error_code, error = exc.code, exc.message
+            else:
+                error_code, error = "provider", f"Transcription failed: {exc}"
+            logger.warning("run %s: stream failed: %s", self.run_id, error)
+        for task in workers:
+            if task in done and task.exception() is not None and not error_code:
+                error_code, error = "internal", f"Transcription failed: {task.exception()}"
+                logger.error("run %s: worker failed", self.run_id, exc_info=task.exception())
+        for task in workers:
+            task.cancel()
+        stop_wait.cancel()
+        await asyncio.gather(*workers, stop_wait, return_exceptions=True)
+
+        # Drain: the provider transcribes what it has and emits its last finals.
+        await stream.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(events_task, timeout=settings.TRANSCRIPTION_DRAIN_SECONDS)
+        if not events_task.done():
+            events_task.cancel()
+        self.counters.reconnect_count += stream.reconnects
+        await self._final_flush()
+        await self._finish(error_code=error_code, error=error)
+
+    def _load_run(self) -> TranscriptionRun:
+        return TranscriptionRun.objects.select_related("session").get(pk=self.run_id)
+
+    async def _final_flush(self) -> None:
+        # Keep trying for a while: a database blip at stop time must not lose the last finals.
+        deadline = time.monotonic() + settings.TRANSCRIPTION_DRAIN_SECONDS
+        while not await self.writer.flush() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(services.usage_checkpoint)(
+                run_id=self.run_id, counters=self.counters
+            )
+
+    async def _finish(self, *, error_code: str = "", error: str = "") -> None:
+        run = await database_sync_to_async(services.run_finish)(
+            run_id=self.run_id, error_code=error_code, error=error
+        )
+        await broadcast.send_status(self.session_id, run)
+        logger.info("run %s finished: %s %s", self.run_id, run.status, error)
+
+    # --- loops ----------------------------------------------------------------------------
+
+    def stream_time(self) -> float:
+        return time.monotonic() - self._stream_origin
+
+    async def _receive_loop(self) -> None:
+        layer = get_channel_layer()
+        max_senders = settings.TRANSCRIPTION_MAX_AUDIO_SENDERS
+        while True:
+            message: dict[str, Any] = await layer.receive(self.channel)
+            kind = message.get("type")
+            if kind == "audio.frame":
+                source = str(message.get("source", ""))
+                pcm = message.get("pcm")
+                if not source or not isinstance(pcm, bytes | bytearray):
+                    continue
+                if source not in self.mixer.sources and len(self.mixer.sources) >= max_senders:
+                    continue
+                self.names[source] = str(message.get("name") or source)[:120]
+                self.mixer.push(source, bytes(pcm))
+            elif kind == "audio.leave":
+                self.mixer.remove(str(message.get("source", "")))
+            elif kind == "speakers.active":
+                self._on_active_speakers(message)
+            elif kind == "run.stop":
+                self.stop_requested.set()
+
+    def _on_active_speakers(self, message: dict[str, Any]) -> None:
+        speakers = [str(s) for s in message.get("speakers", [])][:50]
+        for identity, name in (message.get("names") or {}).items():
+            self.names[str(identity)] = str(name)[:120]
+        at = float(message.get("at", time.time()))
+        # Wall-clock report -> stream time, allowing for the egress delay in server mode.
+        delay = settings.TRANSCRIPTION_EGRESS_DELAY_SECONDS if self.mode == "SERVER" else 0.0
+        stream_at = self.stream_time() - (time.time() - at) + delay
+        self.timeline.set_active_speakers(speakers, at=max(0.0, stream_at))
+
+    async def _tick_loop(self, stream: SttStream) -> None:
+        """Fixed ticks of mixed audio to the provider; catches up after a stall."""
+        tick = self.mixer.tick_seconds
+        next_at = time.monotonic()
+        while True:
+            next_at += tick
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:
+                # More than a second behind (the loop was blocked): skip, don't burst.
+                next_at = time.monotonic()
+            mixed = self.mixer.tick()
+            for source in mixed.active:
+                self.timeline.add_activity(source, mixed.start, mixed.start + tick)
+            await stream.send_audio(mixed.pcm)
+            self.counters.audio_seconds += tick
+            self.counters.audio_chunks += 1
+            self.counters.audio_bytes += len(mixed.pcm)
+
+    async def _events_loop(self, stream: SttStream) -> None:
+        async for event in stream.events():
+            await self._on_event(event)
+
+    async def _on_event(self, event: SttEvent) -> None:
+        speaker = self.timeline.attribute(event.start, event.end)
+        name = self.names.get(speaker) if speaker else None
+        start = round(self.offset + event.start, 3)
+        end = round(self.offset + max(event.end, event.start), 3)
+        payload = {
+            "type": "transcript",
+            "utterance_id": event.utterance_id,
+            "text": event.text,
+            "is_final": event.is_final,
+            "speaker_identity": speaker,
+            "speaker_name": name,
+            "start": start,
+            "end": end,
+            "language": event.language,
+        }
+        if event.is_final:
+            self.counters.final_count += 1
+            self.writer.add(
+                FinalSegment(
+                    utterance_id=event.utterance_id,
+                    text=event.text,
+                    language=event.language,
+                    start_offset=start,
+                    end_offset=end,
+                    speaker_identity=speaker,
+                    speaker_name=name,
+                )
+            )
+        else:
+            self.counters.partial_count += 1
+        await broadcast.send_transcript(self.session_id, payload)
+
+    async def _flush_loop(self) -> None:
+        interval = settings.TRANSCRIPTION_FLUSH_SECONDS
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.writer.full.wait(), timeout=interval)
+            if not await self.writer.flush():
+                self.counters.error_count += 1
+                await asyncio.sleep(interval)
+
+    async def _housekeeping_loop(self) -> None:
+        """Heartbeat, stop detection through the database, usage checkpoints."""
+        heartbeat = settings.TRANSCRIPTION_HEARTBEAT_SECONDS
+        checkpoint_every = settings.TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS
+        last_checkpoint = time.monotonic()
+        while True:
+            await asyncio.sleep(heartbeat)
+            try:
+                status = await database_sync_to_async(services.run_heartbeat)(run_id=self.run_id)
+                if status != S.ACTIVE:
+                    self.stop_requested.set()
+                if time.monotonic() - last_checkpoint >= checkpoint_every:
+                    await database_sync_to_async(services.usage_checkpoint)(
+                        run_id=self.run_id, counters=self.counters
+                    )
+                    last_checkpoint = time.monotonic()
+            except Exception:
+                # The database may be away for a while; the run goes on and retries.
+                self.counters.error_count += 1
+                logger.exception("run %s: heartbeat/checkpoint failed", self.run_id)

@@ -1,0 +1,32 @@
+"""Access-checked reads of transcription data; access is the session's (members only)."""
+
+from django.db.models import QuerySet
+
+from sessions_app.models import VideoSession
+from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
+
+
+def run_current(*, session: VideoSession) -> TranscriptionRun | None:
+    """The unfinished run of ``session`` if any, else its latest run, else None."""
+    unfinished = (
+        TranscriptionRun.objects.filter(session=session, status__in=TranscriptionRun.UNFINISHED)
+        .order_by("-created_at")
+        .first()
+    )
+    if unfinished is not None:
+        return unfinished
+    return TranscriptionRun.objects.filter(session=session).order_by("-created_at").first()
+
+
+def run_unfinished(*, session_id: int) -> TranscriptionRun | None:
+    return TranscriptionRun.objects.filter(
+        session_id=session_id, status__in=TranscriptionRun.UNFINISHED
+    ).first()
+
+
+def segment_list(*, session: VideoSession) -> QuerySet[TranscriptSegment]:
+    return TranscriptSegment.objects.filter(session=session).order_by("start_offset", "id")
+
+
+def usage_list(*, session: VideoSession) -> QuerySet[TranscriptionUsage]:
+    return TranscriptionUsage.objects.filter(session=session).order_by("created_at")

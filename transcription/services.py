@@ -1,0 +1,271 @@
+"""Writes for transcription: start and stop runs, store finals, meter usage.
+
+The pipeline (``transcription.pipeline``) calls the ``run_*``, ``segments_upsert`` and
+``usage_*`` functions from its event loop through ``database_sync_to_async``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from identity.models import User
+from rooms.errors import Conflict
+from sessions_app.models import Participant, VideoSession
+from transcription import broadcast, transitions
+from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
+from transcription.pricing import billed_minutes, total_cost
+
+logger = logging.getLogger(__name__)
+S = TranscriptionRun.Status
+
+
+def run_mode_for(requested: str | None = None) -> str:
+    """SERVER when LiveKit is configured (egress path), BROWSER otherwise; a setting can force."""
+    forced = settings.TRANSCRIPTION_MODE
+    if requested:
+        return requested
+    if forced in (TranscriptionRun.Mode.SERVER, TranscriptionRun.Mode.BROWSER):
+        return forced
+    return (
+        TranscriptionRun.Mode.SERVER if settings.LIVEKIT_ENABLED else TranscriptionRun.Mode.BROWSER
+    )
+
+
+def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> TranscriptionRun:
+    """Start transcribing ``session``, or return the run already in progress (never two).
+
+    The caller has checked that ``by`` is a member of the session's space. The runner is
+    launched after commit, so it never sees a run that was rolled back.
+    """
+    from transcription import runner
+
+    if session.status == VideoSession.Status.ENDED:
+        raise Conflict("This session has ended.", code="session_ended")
+    existing = TranscriptionRun.objects.filter(
+        session=session, status__in=TranscriptionRun.UNFINISHED
+    ).first()
+    if existing is not None:
+        return existing
+    mode = run_mode_for(mode)
+    provider = settings.STT_PROVIDER
+    try:
+        with transaction.atomic():
+            run = TranscriptionRun.objects.create(
+                session=session,
+                mode=mode,
+                provider=provider,
+                languages=list(session.languages or []),
+                started_by=by,
+            )
+            TranscriptionUsage.objects.create(
+                session=session,
+                run=run,
+                user=by,
+                provider=provider,
+                cost_per_minute=settings.TRANSCRIPTION_COST_PER_MINUTE,
+            )
+            transaction.on_commit(lambda: runner.launch(run.pk))
+            transaction.on_commit(lambda: broadcast.send_status_sync(session.pk, run))
+    except IntegrityError:
+        # Another request started one between our check and insert: the constraint chose it.
+        existing = TranscriptionRun.objects.filter(
+            session=session, status__in=TranscriptionRun.UNFINISHED
+        ).first()
+        if existing is None:
+            raise
+        return existing
+    return run
+
+
+def run_stop(*, run: TranscriptionRun, reason: str = "") -> TranscriptionRun:
+    """Ask ``run`` to stop: it flushes its finals and usage, then becomes STOPPED.
+
+    A run whose runner never claimed it (STARTING) or went silent is stopped directly, so a
+    stop never leaves a run stuck in an unfinished status.
+    """
+    run.refresh_from_db()
+    if run.is_finished:
+        return run
+    if run.status == S.STARTING and not run.control_channel:
+        if transitions.transition(run.pk, S.STOPPED, only_from=(S.STARTING,), error=reason):
+            usage_finalize(run_id=run.pk)
+    elif transitions.transition(run.pk, S.STOPPING):
+        channel = run.control_channel
+        if channel:
+            transaction.on_commit(
+                lambda: broadcast.send_run_control_sync(channel, {"type": "run.stop"})
+            )
+    run.refresh_from_db()
+    transaction.on_commit(lambda: broadcast.send_status_sync(run.session_id, run))
+    return run
+
+
+def runs_stop_for_session(*, session_id: int) -> None:
+    for run in TranscriptionRun.objects.filter(
+        session_id=session_id, status__in=TranscriptionRun.UNFINISHED
+    ):
+        run_stop(run=run, reason="session ended")
+
+
+# --- Used by the pipeline ----------------------------------------------------------------
+
+
+def run_attach(*, run_id: int, control_channel: str) -> TranscriptionRun | None:
+    """Record where the runner listens; None if the run is already finished (nothing to do)."""
+    updated = TranscriptionRun.objects.filter(pk=run_id, status__in=(S.STARTING, S.ACTIVE)).update(
+        control_channel=control_channel, heartbeat_at=timezone.now()
+    )
+    if not updated:
+        return None
+    return TranscriptionRun.objects.select_related("session").get(pk=run_id)
+
+
+def run_activate(*, run_id: int, started_at: datetime) -> bool:
+    """Claim the run for this runner: STARTING -> ACTIVE. False if somebody stopped it."""
+    activated = transitions.transition(
+        run_id, S.ACTIVE, only_from=(S.STARTING,), started_at=started_at, heartbeat_at=started_at
+    )
+    if activated:
+        TranscriptionUsage.objects.filter(run_id=run_id, started_at__isnull=True).update(
+            started_at=started_at
+        )
+    return activated
+
+
+def run_heartbeat(*, run_id: int) -> str | None:
+    """Stamp the heartbeat of a live run; return its current status (None if it vanished)."""
+    TranscriptionRun.objects.filter(pk=run_id, status__in=TranscriptionRun.UNFINISHED).update(
+        heartbeat_at=timezone.now()
+    )
+    return TranscriptionRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+
+
+def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> TranscriptionRun:
+    """End the run: FAILED when there is an error, else STOPPED. Usage is finalised."""
+    target = S.FAILED if error_code else S.STOPPED
+    transitions.transition(run_id, target, error_code=error_code[:32], error=error)
+    usage_finalize(run_id=run_id)
+    return TranscriptionRun.objects.get(pk=run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FinalSegment:
+    utterance_id: str
+    text: str
+    language: str
+    start_offset: float
+    end_offset: float
+    speaker_identity: str | None
+    speaker_name: str | None
+
+
+def segments_upsert(*, session_id: int, run_id: int, finals: list[FinalSegment]) -> int:
+    """Store ``finals`` in ONE statement; a final stored twice stays one row (upsert)."""
+    if not finals:
+        return 0
+    identities = {f.speaker_identity for f in finals if f.speaker_identity}
+    participants = dict(
+        Participant.objects.filter(session_id=session_id, identity__in=identities).values_list(
+            "identity", "id"
+        )
+    )
+    rows = [
+        TranscriptSegment(
+            session_id=session_id,
+            run_id=run_id,
+            participant_id=participants.get(f.speaker_identity or ""),
+            speaker_identity=f.speaker_identity or "",
+            speaker_name=f.speaker_name or "",
+            utterance_id=f.utterance_id,
+            text=f.text,
+            language=f.language,
+            start_offset=f.start_offset,
+            end_offset=f.end_offset,
+        )
+        for f in finals
+    ]
+    TranscriptSegment.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["session", "utterance_id"],
+        update_fields=[
+            "run",
+            "participant",
+            "speaker_identity",
+            "speaker_name",
+            "text",
+            "language",
+            "start_offset",
+            "end_offset",
+        ],
+    )
+    return len(rows)
+
+
+@dataclass(slots=True)
+class UsageCounters:
+    audio_seconds: float = 0.0
+    audio_chunks: int = 0
+    audio_bytes: int = 0
+    partial_count: int = 0
+    final_count: int = 0
+    error_count: int = 0
+    reconnect_count: int = 0
+
+
+def usage_checkpoint(*, run_id: int, counters: UsageCounters) -> None:
+    """Persist the meter so a crash loses at most one checkpoint interval of metering.
+
+    Counters are this runner's totals since it claimed the run; a restarted runner resumes
+    from the stored values (see ``usage_baseline``).
+    """
+    usage = TranscriptionUsage.objects.get(run_id=run_id)
+    minutes = billed_minutes(counters.audio_seconds)
+    TranscriptionUsage.objects.filter(pk=usage.pk, finalized=False).update(
+        duration_seconds=counters.audio_seconds,
+        billed_minutes=minutes,
+        audio_chunks=counters.audio_chunks,
+        audio_bytes=counters.audio_bytes,
+        partial_count=counters.partial_count,
+        final_count=counters.final_count,
+        error_count=counters.error_count,
+        reconnect_count=counters.reconnect_count,
+        total_cost=total_cost(minutes, usage.cost_per_minute),
+        updated_at=timezone.now(),
+    )
+
+
+def usage_baseline(*, run_id: int) -> UsageCounters:
+    """What the meter of ``run_id`` already holds (a restarted runner continues from it)."""
+    usage = TranscriptionUsage.objects.get(run_id=run_id)
+    return UsageCounters(
+        audio_seconds=usage.duration_seconds,
+        audio_chunks=usage.audio_chunks,
+        audio_bytes=usage.audio_bytes,
+        partial_count=usage.partial_count,
+        final_count=usage.final_count,
+        error_count=usage.error_count,
+        reconnect_count=usage.reconnect_count,
+    )
+
+
+def usage_finalize(*, run_id: int) -> TranscriptionUsage:
+    """Close the meter: billed minutes and cost from the metered duration. Idempotent."""
+    usage = TranscriptionUsage.objects.get(run_id=run_id)
+    if usage.finalized:
+        return usage
+    minutes = billed_minutes(usage.duration_seconds)
+    usage.billed_minutes = minutes
+    usage.total_cost = total_cost(minutes, usage.cost_per_minute)
+    usage.ended_at = timezone.now()
+    usage.finalized = True
+    usage.save(
+        update_fields=["billed_minutes", "total_cost", "ended_at", "finalized", "updated_at"]
+    )
+    return usage
