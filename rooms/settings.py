@@ -7,6 +7,7 @@ the local speech engine, LiveKit off. ``DATABASE_URL``, ``REDIS_URL``, ``LIVEKIT
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -106,6 +107,13 @@ else:
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # Daphne serves from several threads; give SQLite time instead of "database is locked".
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # A file, not memory: end-to-end tests run Daphne and Celery in child processes.
+            # One per test process, so parallel test runs never share a file.
+            "TEST": {
+                "NAME": env_str(
+                    "SQLITE_TEST_PATH", str(BASE_DIR / ".tmp" / f"test-{os.getpid()}.sqlite3")
+                )
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
