@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from rooms.env import (
     env_bool,
@@ -243,9 +244,12 @@ TRANSCRIPTION_TOKEN_TTL_SECONDS = env_int("TRANSCRIPTION_TOKEN_TTL_SECONDS", 360
 TRANSCRIPTION_COST_PER_MINUTE = env_decimal("TRANSCRIPTION_COST_PER_MINUTE", "0.01")
 GLADIA_API_KEY = env_str("GLADIA_API_KEY")
 GLADIA_API_URL = env_str("GLADIA_API_URL", "https://api.gladia.io")
-STT_PROVIDER = env_choice(
-    "STT_PROVIDER", "gladia" if GLADIA_API_KEY else "local", ("gladia", "local")
-)
+# "gladia", "local", or "package.module:Class" for a custom SttStream.
+STT_PROVIDER = env_str("STT_PROVIDER", "gladia" if GLADIA_API_KEY else "local")
+if STT_PROVIDER not in ("gladia", "local") and ":" not in STT_PROVIDER:
+    raise ImproperlyConfigured(
+        f"STT_PROVIDER must be gladia, local or module:Class, got {STT_PROVIDER!r}"
+    )
 TRANSCRIPTION_FLUSH_SECONDS = env_float("TRANSCRIPTION_FLUSH_SECONDS", 0.3, minimum=0.01)
 TRANSCRIPTION_FLUSH_MAX_SEGMENTS = env_int("TRANSCRIPTION_FLUSH_MAX_SEGMENTS", 50, minimum=1)
 TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS = env_float(

@@ -6,8 +6,9 @@
 
 One ``RunPipeline`` runs in one event loop (a Daphne process in embedded mode, a Celery ingest
 worker in distributed mode). It listens on its own channel-layer channel for audio frames,
-active-speaker reports and the stop signal, heartbeats in the database, and on stop drains the
-STT stream, flushes every final and finalises the usage row before it returns.
+active-speaker reports and the stop signal, and on stop drains the
+STT stream, flushes every final and finalises the usage row before it returns. Database writes
+of all runs in a process are batched by ``transcription.batching.RunBatcher``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.utils import timezone
 from transcription import broadcast, services
 from transcription.attribution import SpeakerTimeline
 from transcription.audio import Mixer
+from transcription.batching import RunBatcher
 from transcription.models import TranscriptionRun
 from transcription.services import FinalSegment, UsageCounters
 from transcription.stt import SttError, SttEvent, SttStream, open_stream
@@ -46,51 +48,6 @@ def stream_for(run: TranscriptionRun) -> SttStream:
     return open_stream(run.provider, languages=list(run.languages))
 
 
-class SegmentWriter:
-    """Buffers finals and writes them in one upsert per flush (every ~300 ms or when full).
-
-    A failed write keeps the batch (newest text per utterance wins) and retries on the next
-    flush, so a database outage delays finals but loses none.
-    """
-
-    def __init__(self, *, session_id: int, run_id: int, max_batch: int) -> None:
-        self.session_id = session_id
-        self.run_id = run_id
-        self.max_batch = max_batch
-        self.pending: dict[str, FinalSegment] = {}
-        self.full = asyncio.Event()
-        self.flushes = 0
-        self.written = 0
-        self.failures = 0
-
-    def add(self, segment: FinalSegment) -> None:
-        self.pending[segment.utterance_id] = segment
-        if len(self.pending) >= self.max_batch:
-            self.full.set()
-
-    async def flush(self) -> bool:
-        self.full.clear()
-        if not self.pending:
-            return True
-        batch = list(self.pending.values())
-        try:
-            await database_sync_to_async(services.segments_upsert)(
-                session_id=self.session_id, run_id=self.run_id, finals=batch
-            )
-        except Exception:
-            self.failures += 1
-            logger.exception(
-                "run %s: storing %d finals failed; will retry", self.run_id, len(batch)
-            )
-            return False
-        for segment in batch:
-            if self.pending.get(segment.utterance_id) is segment:
-                del self.pending[segment.utterance_id]
-        self.flushes += 1
-        self.written += len(batch)
-        return True
-
-
 class RunPipeline:
     """Runs one TranscriptionRun until it is stopped or fails. Use ``await run()`` once."""
 
@@ -104,11 +61,8 @@ class RunPipeline:
         self.timeline = SpeakerTimeline()
         self.names: dict[str, str] = {}
         self.counters = UsageCounters()
-        self.writer = SegmentWriter(
-            session_id=run.session_id,
-            run_id=run.pk,
-            max_batch=settings.TRANSCRIPTION_FLUSH_MAX_SEGMENTS,
-        )
+        self.batcher: RunBatcher | None = None
+        self._reconnect_base = 0
         self.mixer = Mixer(
             tick_seconds=settings.TRANSCRIPTION_TICK_SECONDS,
             jitter_seconds=settings.TRANSCRIPTION_JITTER_SECONDS,
@@ -146,6 +100,7 @@ class RunPipeline:
 
         now = timezone.now()
         self.counters = await database_sync_to_async(services.usage_baseline)(run_id=self.run_id)
+        self._reconnect_base = self.counters.reconnect_count
         session_started = run.session.started_at or now
         self.offset = max(0.0, (now - session_started).total_seconds())
         self._stream_origin = time.monotonic()
@@ -157,6 +112,8 @@ class RunPipeline:
             await self._finish()
             return
         self._run = await database_sync_to_async(self._load_run)()
+        self.batcher = RunBatcher.current()
+        self.batcher.register(self)
         await broadcast.send_status(self.session_id, self._run)
         logger.info("run %s active (mode %s, provider %s)", self.run_id, self.mode, run.provider)
 
@@ -165,8 +122,6 @@ class RunPipeline:
         workers = [
             asyncio.create_task(self._receive_loop()),
             asyncio.create_task(self._tick_loop(stream)),
-            asyncio.create_task(self._flush_loop()),
-            asyncio.create_task(self._housekeeping_loop()),
         ]
         stop_wait = asyncio.create_task(self.stop_requested.wait())
         done, _ = await asyncio.wait(
@@ -194,22 +149,35 @@ class RunPipeline:
             await asyncio.wait_for(events_task, timeout=settings.TRANSCRIPTION_DRAIN_SECONDS)
         if not events_task.done():
             events_task.cancel()
-        self.counters.reconnect_count += stream.reconnects
-        await self._final_flush()
-        await self._finish(error_code=error_code, error=error)
+        self.counters.reconnect_count = self._reconnect_base + stream.reconnects
+        await self._settle(error_code=error_code, error=error)
 
     def _load_run(self) -> TranscriptionRun:
         return TranscriptionRun.objects.select_related("session").get(pk=self.run_id)
 
-    async def _final_flush(self) -> None:
-        # Keep trying for a while: a database blip at stop time must not lose the last finals.
+    def on_status(self, status: str | None) -> None:
+        """Heartbeat feedback from the batcher: a run stopped elsewhere stops here too."""
+        if status != S.ACTIVE:
+            self.stop_requested.set()
+
+    async def _settle(self, *, error_code: str, error: str) -> None:
+        """Store the last finals (retrying through a database blip), then close the meter."""
+        assert self.batcher is not None
+        self.batcher.unregister(self)
         deadline = time.monotonic() + settings.TRANSCRIPTION_DRAIN_SECONDS
-        while not await self.writer.flush() and time.monotonic() < deadline:  # noqa: ASYNC110
+        while self.batcher.has_pending(self.run_id):
+            if await self.batcher.flush():
+                continue
+            if time.monotonic() > deadline:
+                logger.error("run %s: finals could not be stored before the deadline", self.run_id)
+                break
             await asyncio.sleep(0.5)
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(services.usage_checkpoint)(
-                run_id=self.run_id, counters=self.counters
-            )
+        async with self.batcher.usage_lock:
+            try:
+                await self.batcher.checkpoint([self])
+            except Exception:
+                logger.exception("run %s: last usage checkpoint failed", self.run_id)
+            await self._finish(error_code=error_code, error=error)
 
     async def _finish(self, *, error_code: str = "", error: str = "") -> None:
         run = await database_sync_to_async(services.run_finish)(
@@ -274,6 +242,7 @@ class RunPipeline:
             self.counters.audio_seconds += tick
             self.counters.audio_chunks += 1
             self.counters.audio_bytes += len(mixed.pcm)
+            self.counters.reconnect_count = self._reconnect_base + stream.reconnects
 
     async def _events_loop(self, stream: SttStream) -> None:
         async for event in stream.events():
@@ -297,8 +266,11 @@ class RunPipeline:
         }
         if event.is_final:
             self.counters.final_count += 1
-            self.writer.add(
+            assert self.batcher is not None
+            self.batcher.add_final(
                 FinalSegment(
+                    session_id=self.session_id,
+                    run_id=self.run_id,
                     utterance_id=event.utterance_id,
                     text=event.text,
                     language=event.language,
@@ -311,33 +283,3 @@ class RunPipeline:
         else:
             self.counters.partial_count += 1
         await broadcast.send_transcript(self.session_id, payload)
-
-    async def _flush_loop(self) -> None:
-        interval = settings.TRANSCRIPTION_FLUSH_SECONDS
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.writer.full.wait(), timeout=interval)
-            if not await self.writer.flush():
-                self.counters.error_count += 1
-                await asyncio.sleep(interval)
-
-    async def _housekeeping_loop(self) -> None:
-        """Heartbeat, stop detection through the database, usage checkpoints."""
-        heartbeat = settings.TRANSCRIPTION_HEARTBEAT_SECONDS
-        checkpoint_every = settings.TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS
-        last_checkpoint = time.monotonic()
-        while True:
-            await asyncio.sleep(heartbeat)
-            try:
-                status = await database_sync_to_async(services.run_heartbeat)(run_id=self.run_id)
-                if status != S.ACTIVE:
-                    self.stop_requested.set()
-                if time.monotonic() - last_checkpoint >= checkpoint_every:
-                    await database_sync_to_async(services.usage_checkpoint)(
-                        run_id=self.run_id, counters=self.counters
-                    )
-                    last_checkpoint = time.monotonic()
-            except Exception:
-                # The database may be away for a while; the run goes on and retries.
-                self.counters.error_count += 1
-                logger.exception("run %s: heartbeat/checkpoint failed", self.run_id)

@@ -138,12 +138,15 @@ def run_activate(*, run_id: int, started_at: datetime) -> bool:
     return activated
 
 
-def run_heartbeat(*, run_id: int) -> str | None:
-    """Stamp the heartbeat of a live run; return its current status (None if it vanished)."""
-    TranscriptionRun.objects.filter(pk=run_id, status__in=TranscriptionRun.UNFINISHED).update(
+def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:
+    """Stamp the heartbeat of every live run in ``run_ids`` (one UPDATE for all of them).
+
+    Returns each run's current status; a run that vanished is missing from the result.
+    """
+    TranscriptionRun.objects.filter(pk__in=run_ids, status__in=TranscriptionRun.UNFINISHED).update(
         heartbeat_at=timezone.now()
     )
-    return TranscriptionRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    return dict(TranscriptionRun.objects.filter(pk__in=run_ids).values_list("pk", "status"))
 
 
 def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> TranscriptionRun:
@@ -156,6 +159,8 @@ def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> Transcr
 
 @dataclass(frozen=True, slots=True)
 class FinalSegment:
+    session_id: int
+    run_id: int
     utterance_id: str
     text: str
     language: str
@@ -165,21 +170,26 @@ class FinalSegment:
     speaker_name: str | None
 
 
-def segments_upsert(*, session_id: int, run_id: int, finals: list[FinalSegment]) -> int:
-    """Store ``finals`` in ONE statement; a final stored twice stays one row (upsert)."""
+def segments_upsert(*, finals: list[FinalSegment]) -> int:
+    """Store ``finals`` (of any sessions) in ONE statement; a final stored twice stays one row.
+
+    Speaker identities are resolved to participants of their session with one query.
+    """
     if not finals:
         return 0
-    identities = {f.speaker_identity for f in finals if f.speaker_identity}
-    participants = dict(
-        Participant.objects.filter(session_id=session_id, identity__in=identities).values_list(
-            "identity", "id"
-        )
-    )
-    rows = [
+    wanted = {(f.session_id, f.speaker_identity) for f in finals if f.speaker_identity}
+    participants: dict[tuple[int, str], int] = {}
+    if wanted:
+        rows = Participant.objects.filter(
+            session_id__in={session_id for session_id, _ in wanted},
+            identity__in={identity for _, identity in wanted},
+        ).values_list("session_id", "identity", "id")
+        participants = {(session_id, identity): pk for session_id, identity, pk in rows}
+    segments = [
         TranscriptSegment(
-            session_id=session_id,
-            run_id=run_id,
-            participant_id=participants.get(f.speaker_identity or ""),
+            session_id=f.session_id,
+            run_id=f.run_id,
+            participant_id=participants.get((f.session_id, f.speaker_identity or "")),
             speaker_identity=f.speaker_identity or "",
             speaker_name=f.speaker_name or "",
             utterance_id=f.utterance_id,
@@ -191,7 +201,7 @@ def segments_upsert(*, session_id: int, run_id: int, finals: list[FinalSegment])
         for f in finals
     ]
     TranscriptSegment.objects.bulk_create(
-        rows,
+        segments,
         update_conflicts=True,
         unique_fields=["session", "utterance_id"],
         update_fields=[
@@ -205,7 +215,7 @@ def segments_upsert(*, session_id: int, run_id: int, finals: list[FinalSegment])
             "end_offset",
         ],
     )
-    return len(rows)
+    return len(segments)
 
 
 @dataclass(slots=True)
@@ -219,25 +229,43 @@ class UsageCounters:
     reconnect_count: int = 0
 
 
-def usage_checkpoint(*, run_id: int, counters: UsageCounters) -> None:
-    """Persist the meter so a crash loses at most one checkpoint interval of metering.
+def usage_checkpoint(*, counters: dict[int, UsageCounters]) -> None:
+    """Persist the meters of several runs (run id -> its totals) in one statement.
 
-    Counters are this runner's totals since it claimed the run; a restarted runner resumes
-    from the stored values (see ``usage_baseline``).
+    A crash then loses at most one checkpoint interval of metering. Finalised meters are left
+    alone. Counters are totals since the run started; a restarted runner resumes from the
+    stored values (``usage_baseline``).
     """
-    usage = TranscriptionUsage.objects.get(run_id=run_id)
-    minutes = billed_minutes(counters.audio_seconds)
-    TranscriptionUsage.objects.filter(pk=usage.pk, finalized=False).update(
-        duration_seconds=counters.audio_seconds,
-        billed_minutes=minutes,
-        audio_chunks=counters.audio_chunks,
-        audio_bytes=counters.audio_bytes,
-        partial_count=counters.partial_count,
-        final_count=counters.final_count,
-        error_count=counters.error_count,
-        reconnect_count=counters.reconnect_count,
-        total_cost=total_cost(minutes, usage.cost_per_minute),
-        updated_at=timezone.now(),
+    if not counters:
+        return
+    usages = list(TranscriptionUsage.objects.filter(run_id__in=counters, finalized=False))
+    now = timezone.now()
+    for usage in usages:
+        c = counters[usage.run_id]
+        usage.duration_seconds = c.audio_seconds
+        usage.billed_minutes = billed_minutes(c.audio_seconds)
+        usage.total_cost = total_cost(usage.billed_minutes, usage.cost_per_minute)
+        usage.audio_chunks = c.audio_chunks
+        usage.audio_bytes = c.audio_bytes
+        usage.partial_count = c.partial_count
+        usage.final_count = c.final_count
+        usage.error_count = c.error_count
+        usage.reconnect_count = c.reconnect_count
+        usage.updated_at = now
+    TranscriptionUsage.objects.bulk_update(
+        usages,
+        [
+            "duration_seconds",
+            "billed_minutes",
+            "total_cost",
+            "audio_chunks",
+            "audio_bytes",
+            "partial_count",
+            "final_count",
+            "error_count",
+            "reconnect_count",
+            "updated_at",
+        ],
     )
 
 

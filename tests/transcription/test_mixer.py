@@ -281,3 +281,29 @@ def test_trailing_odd_byte_is_ignored() -> None:
 def test_invalid_configuration_is_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Mixer(**kwargs)  # type: ignore[arg-type]
+
+
+def _marker_delay(stall_level_dbfs: float) -> float:
+    """Seconds between a loud marker's arrival and its playback, 3 s after a 300 ms stall."""
+    background = noise(6.0, rms_dbfs=stall_level_dbfs, seed=4)
+    marker_at = round(4.5 * RATE)
+    background[marker_at : marker_at + TICK] = sine(TICK / RATE, amplitude=0.8)
+    frames = [background[start : start + TICK] for start in range(0, len(background), TICK)]
+
+    def arrival(index: int) -> float:
+        captured = (index + 1) * 0.02
+        return 1.3 if 1.0 <= captured < 1.3 else captured
+
+    audio = play_arrivals(Mixer(), [(arrival(i), f) for i, f in enumerate(frames)], 7.0)
+    played_at = int(np.flatnonzero(np.abs(audio) > 20000)[0])
+    return (played_at - marker_at) / RATE - 0.02
+
+
+def test_quiet_backlog_after_a_stall_is_trimmed_back_to_the_jitter_allowance() -> None:
+    # Without trimming, the ~220 ms gap would delay everything after it for good.
+    assert _marker_delay(-70) <= 0.1 + 0.04
+
+
+def test_speech_backlog_is_never_trimmed() -> None:
+    # Loud audio keeps its delay (no speech is cut); it catches up in the next pause instead.
+    assert _marker_delay(-20) >= 0.25

@@ -14,6 +14,13 @@ Design choices (why, not what):
   contributes silence and re-arms the buffer rather than playing fragments; an overrun beyond
   ``max_buffer_seconds`` drops the oldest samples so memory and latency stay bounded even when a
   browser's clock runs fast or a backlog arrives at once.
+* **Latency trimming.** Every underrun inserts silence, which delays that source's later audio
+  for good; without a correction its backlog (and the transcript's latency) only ratchets up to
+  ``max_buffer_seconds``. So each source tracks its lowest backlog over a window
+  (``_TRIM_WINDOW_SECONDS``): a surplus that was never needed during the whole window is
+  dropped at the window's end, bringing the source back to its jitter allowance — but only
+  when that surplus is quiet (below ``vad_threshold``), so speech is delayed, never cut; the
+  catch-up happens in the next pause.
 * **Limiter, not clipping.** The sum is computed in int32. When it would leave int16 range the
   whole tick is scaled by ``32767 / peak`` (instant attack, so nothing ever clips or wraps); the
   gain then recovers linearly over ``_LIMITER_RELEASE_SECONDS``, ramped sample by sample so the
@@ -46,6 +53,8 @@ _LIMITER_RELEASE_SECONDS = 0.2
 _VAD_MARGIN_DB = 10.0
 _VAD_HANGOVER_SECONDS = 0.3
 _NOISE_FLOOR_RISE_DB_PER_SECOND = 3.0
+# How long a surplus backlog must persist before it is trimmed (see the module docstring).
+_TRIM_WINDOW_SECONDS = 1.0
 # Below any real microphone's noise; keeps log10 finite for digital silence.
 _MIN_LEVEL_DB = -120.0
 
@@ -94,6 +103,19 @@ class _RingBuffer:
         self._buf[: n - first] = samples[first:]
         self.size += n
 
+    def discard(self, n: int) -> None:
+        """Drop the ``n`` oldest samples (``n`` <= ``size``)."""
+        self._start = (self._start + n) % len(self._buf)
+        self.size -= n
+
+    def peek(self, n: int) -> Int16Array:
+        """A copy of the ``n`` oldest samples (``n`` <= ``size``), left in the buffer."""
+        capacity = len(self._buf)
+        first = min(n, capacity - self._start)
+        return np.concatenate(
+            (self._buf[self._start : self._start + first], self._buf[: n - first])
+        )
+
     def pop_into(self, out: Int16Array) -> None:
         """Move ``len(out)`` samples into ``out``; the caller guarantees they are buffered."""
         capacity = len(self._buf)
@@ -106,13 +128,15 @@ class _RingBuffer:
 
 
 class _Source:
-    __slots__ = ("hangover_left", "noise_floor_db", "primed", "ring")
+    __slots__ = ("hangover_left", "low_water", "noise_floor_db", "primed", "ring")
 
     def __init__(self, capacity: int, noise_floor_db: float) -> None:
         self.ring = _RingBuffer(capacity)
         self.primed = False
         self.hangover_left = 0
         self.noise_floor_db = noise_floor_db
+        # Lowest backlog seen (after playing a tick) in the current trim window.
+        self.low_water = capacity
 
 
 class Mixer:
@@ -174,6 +198,7 @@ class Mixer:
         self._gain_step = tick_seconds / _LIMITER_RELEASE_SECONDS
         self._ramp = np.arange(1, tick_samples + 1, dtype=np.float32) / tick_samples
         self._silence = bytes(tick_samples * 2)
+        self._trim_window_ticks = max(1, round(_TRIM_WINDOW_SECONDS / tick_seconds))
         self._sources: dict[str, _Source] = {}
         self._gain = 1.0
         self._ticks = 0
@@ -240,10 +265,25 @@ class Mixer:
                 continue
             ring.pop_into(block[index])
             playing.append(index)
+            state.low_water = min(state.low_water, ring.size)
+        if self._ticks % self._trim_window_ticks == 0:
+            self._trim_surplus()
 
         frames = block[playing]
         active = self._voice_activity(names, playing, frames)
         return MixTick(pcm=self._mix(frames), start=start, active=active)
+
+    def _trim_surplus(self) -> None:
+        """Drop quiet backlog that stayed above the jitter allowance for a whole window."""
+        for state in self._sources.values():
+            surplus = state.low_water - self._jitter_samples
+            state.low_water = self._capacity
+            if not state.primed or surplus < self._tick_samples:
+                continue
+            samples = state.ring.peek(surplus).astype(np.float32)
+            rms = math.sqrt(float(np.dot(samples, samples)) / surplus) / _FULL_SCALE
+            if rms == 0 or 20.0 * math.log10(rms) < self._vad_threshold_db:
+                state.ring.discard(surplus)
 
     def _voice_activity(
         self, names: list[str], playing: list[int], frames: Int16Array

@@ -1,0 +1,100 @@
+"""Shared plumbing for benchmarks: a throwaway database, a real Daphne, stats."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def setup_django(extra_env: dict[str, str]) -> dict[str, str]:
+    """Point this process (and the children started later) at a fresh database; migrate it."""
+    env = {"DEBUG": "true", "ALLOWED_HOSTS": "127.0.0.1,localhost", **extra_env}
+    if not os.environ.get("DATABASE_URL"):
+        workdir = tempfile.mkdtemp(prefix="rooms-bench-")
+        env["SQLITE_PATH"] = str(Path(workdir) / "bench.sqlite3")
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rooms.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited; see {log}")
+        time.sleep(0.1)
+    raise TimeoutError("daphne did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {
+        "n": len(ordered),
+        "median": statistics.median(ordered),
+        "p90": pick(0.90),
+        "p99": pick(0.99),
+        "max": ordered[-1],
+    }
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}"
