@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from transcription import services
+from transcription.loops import PerLoop
 from transcription.services import FinalSegment, UsageCounters
 
 logger = logging.getLogger(__name__)
@@ -40,10 +41,8 @@ class BatchedRun(Protocol):
         """Told the run's status after each heartbeat (None: the run row is gone)."""
 
 
-class RunBatcher:
+class RunBatcher(PerLoop):
     """Per-event-loop batcher; get it with ``RunBatcher.current()``."""
-
-    _by_loop: dict[asyncio.AbstractEventLoop, RunBatcher] = {}
 
     def __init__(self) -> None:
         self.runs: dict[int, BatchedRun] = {}
@@ -55,16 +54,6 @@ class RunBatcher:
         self._task: asyncio.Task[None] | None = None
         self.flushes = 0
         self.failures = 0
-
-    @classmethod
-    def current(cls) -> RunBatcher:
-        loop = asyncio.get_running_loop()
-        for stale in [known for known in cls._by_loop if known.is_closed()]:
-            del cls._by_loop[stale]
-        batcher = cls._by_loop.get(loop)
-        if batcher is None:
-            batcher = cls._by_loop[loop] = cls()
-        return batcher
 
     def register(self, run: BatchedRun) -> None:
         self.runs[run.run_id] = run

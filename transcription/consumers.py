@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -42,9 +43,31 @@ MAX_SPEAKERS = 50
 MAX_IDENTITY_LENGTH = 64
 
 
+# Handlers that never touch the database. Channels 4.2+ runs a thread-pool hop to close stale
+# database connections before EVERY message; for audio frames and broadcast events that hop
+# was a third of the CPU per message (FACTS.md), and database_sync_to_async cleans up anyway.
+_NO_DB_MESSAGES = frozenset(
+    {
+        "websocket.receive",
+        "websocket.disconnect",
+        "transcript.event",
+        "transcription.status",
+        "session.ended",
+    }
+)
+
+
 class TranscriptConsumer(AsyncWebsocketConsumer):
     session: VideoSession
     user: User
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] in _NO_DB_MESSAGES:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is not None:
+                await handler(message)
+                return
+        await super().dispatch(message)
 
     async def connect(self) -> None:
         self.group = ""
