@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from transcription.stt import SttEvent, open_stream
+from transcription.stt import SttError, SttEvent, open_stream
 from transcription.stt.local import LocalSttStream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "speech"
@@ -127,7 +127,8 @@ async def test_decoding_does_not_stall_the_event_loop(speech_pcm: bytes) -> None
     await _transcribe(speech_pcm[: 16000 * 2 * 6], stream)
     running = False
     await beat
-    # pocketsphinx holds the GIL per 30 ms frame; the loop must still get turns.
+    # pocketsphinx holds the GIL: loading (~0.4 s) or decoding in a thread of this
+    # process would freeze the loop; the child process must leave it free.
     assert worst < 0.25, f"event loop stalled for {worst:.3f} s"
 
 
@@ -141,6 +142,22 @@ async def test_audio_seconds_counts_accepted_audio() -> None:
     await stream.close()
     with pytest.raises(RuntimeError):
         await stream.send_audio(bytes(320))
+
+
+@pytest.mark.asyncio
+async def test_engine_crash_surfaces_as_provider_error() -> None:
+    stream = LocalSttStream(languages=["en"])
+    await stream.start()
+    assert stream._process is not None
+    stream._process.kill()
+    with pytest.raises(SttError) as caught:
+        async with asyncio.timeout(5):
+            async for _ in stream.events():
+                pass
+    assert caught.value.code == "provider"
+    with pytest.raises(SttError):
+        await stream.send_audio(bytes(320))
+    await stream.close()
 
 
 def test_unknown_provider_is_rejected() -> None:

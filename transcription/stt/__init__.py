@@ -6,6 +6,7 @@ stream; the caller then drives it as described in :mod:`transcription.stt.base`.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .base import SttError, SttErrorCode, SttEvent, SttStream
@@ -40,4 +41,9 @@ def open_stream(
         from .local import LocalSttStream
 
         return LocalSttStream(languages=languages, sample_rate=sample_rate, **config)
+    if ":" in provider:
+        # "package.module:Class": a custom engine (benchmarks use an instant one).
+        module_name, _, class_name = provider.partition(":")
+        stream_class = getattr(importlib.import_module(module_name), class_name)
+        return stream_class(languages=languages, sample_rate=sample_rate, **config)
     raise ValueError(f"unknown STT provider {provider!r}; expected one of {PROVIDERS}")

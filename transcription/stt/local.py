@@ -3,44 +3,40 @@
 The product's default engine when no Gladia key is configured: no network, no keys,
 the model ships inside the ``pocketsphinx`` wheel.
 
-Threading: pocketsphinx holds the GIL while it decodes (measured: several streams in
-threads run no faster than one after the other), so a worker thread does not buy
-parallelism, only short, bounded event-loop stalls. Each stream therefore owns one
-worker thread fed by a queue; it loads the model, runs the endpointer and decoder in
-30 ms frames (each call holds the GIL for ~5 ms, at most ~30 ms), and posts events
-back to the loop. One process can carry a handful of local streams (real-time factor
-~0.16 each on one core); more need more processes.
+Each stream decodes in its own child process (this module run with ``-m``), not in a
+thread: pocketsphinx holds the GIL while it works, so a thread would freeze the event
+loop for the whole model load (~0.4 s, measured) and for every decoder call, and all
+streams of a process would share one core. The child reads raw PCM on stdin and
+writes one JSON line per event on stdout; end of stdin means "flush and exit".
+Plain pipes rather than ``multiprocessing`` because Celery's prefork workers are
+daemonic processes, which ``multiprocessing`` refuses to give children.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import json
 import logging
-import queue
+import os
 import secrets
-import threading
+import signal
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from pocketsphinx import Decoder, Endpointer, Vad, set_loglevel
-
-from .base import END_OF_EVENTS, EventQueueItem, SttError, SttEvent, SttStream
+from .base import END_OF_EVENTS, SttError, SttEvent, SttStream
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SAMPLE_RATE = 16000
 LANGUAGE = "en"
-
-
-class _Flush:
-    """Inbox sentinel: end of audio, flush the current utterance and stop."""
-
-
-_FLUSH = _Flush()
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalSttStream(SttStream):
-    """pocketsphinx decoding with voice-activity endpointing.
+    """pocketsphinx decoding with voice-activity endpointing, in a child process.
 
     A final is emitted at each endpoint (end of a speech region); partials are emitted
     while speech goes on, at most once per ``partial_interval`` seconds of speech and
@@ -60,6 +56,7 @@ class LocalSttStream(SttStream):
         sample_rate: int = SUPPORTED_SAMPLE_RATE,
         partial_interval: float = 0.25,
         max_backlog_seconds: float = 120.0,
+        start_timeout: float = 30.0,
     ) -> None:
         if sample_rate != SUPPORTED_SAMPLE_RATE:
             raise ValueError(f"the local engine needs {SUPPORTED_SAMPLE_RATE} Hz audio")
@@ -70,146 +67,154 @@ class LocalSttStream(SttStream):
                 list(languages),
             )
         self.partial_interval = partial_interval
+        self.start_timeout = start_timeout
         self.dropped_audio_seconds = 0.0
         self._max_backlog_bytes = int(max_backlog_seconds * sample_rate * 2)
         # A random token per stream keeps ids unique across streams and restarts.
         self._id_prefix = "l" + secrets.token_hex(4)
-        self._inbox: queue.SimpleQueue[bytes | _Flush] = queue.SimpleQueue()
-        self._backlog_bytes = 0
-        self._backlog_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._worker_done: asyncio.Future[None] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._stderr_tail = b""
+        self._stderr_reader: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
         self._failure: SttError | None = None
 
     async def start(self) -> None:
-        """Start the worker thread and wait until it has loaded the model (~0.3 s).
+        """Spawn the decoder process and wait until its model is loaded (~0.5 s).
 
-        Raises :class:`SttError` (``"provider"``) if pocketsphinx cannot load.
+        Raises :class:`SttError` (``"provider"``) if it cannot start.
         """
-        if self._thread is not None:
+        if self._process is not None:
             raise RuntimeError("start() was already called")
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._worker_done = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._work,
-            args=(ready,),
-            name=f"local-stt-{self._id_prefix}",
-            daemon=True,  # a stream abandoned without close() must not block exit
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )
-        self._thread.start()
-        await ready
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                str(self.partial_interval),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as exc:
+            logger.error("Could not spawn the local speech engine: %s", exc)
+            raise SttError("provider", "The local speech engine could not start") from exc
+        assert self._process.stdout is not None and self._process.stderr is not None
+        self._stderr_reader = asyncio.create_task(self._collect_stderr(self._process.stderr))
+        try:
+            line = await asyncio.wait_for(self._process.stdout.readline(), self.start_timeout)
+            ready = json.loads(line) if line else {}
+        except (TimeoutError, ValueError):
+            ready = {}
+        except BaseException:  # cancelled: leave no orphan behind
+            await asyncio.shield(self._kill())
+            raise
+        if not ready.get("ready"):
+            await self._kill()
+            logger.error("Local speech engine failed to start: %s", self._stderr_text())
+            raise SttError("provider", "The local speech engine could not start")
+        self._reader = asyncio.create_task(self._read_events(self._process.stdout))
 
     async def send_audio(self, pcm: bytes) -> None:
         if self._failure is not None:
             raise self._failure
-        if self._thread is None or self._closing:
+        if self._process is None or self._closing:
             raise RuntimeError("send_audio() needs a started, unclosed stream")
         if not pcm:
             return
-        with self._backlog_lock:
-            if self._backlog_bytes + len(pcm) > self._max_backlog_bytes:
-                overflow = True
-            else:
-                overflow = False
-                self._backlog_bytes += len(pcm)
         self._accepted_bytes += len(pcm)
-        if overflow:
+        stdin = self._process.stdin
+        assert stdin is not None
+        # The pipe's write buffer is the decoder's backlog: writing never blocks.
+        if stdin.transport.get_write_buffer_size() + len(pcm) > self._max_backlog_bytes:
             if self.dropped_audio_seconds == 0.0:
                 logger.warning("Local STT is falling behind real time; dropping audio")
             self.dropped_audio_seconds += len(pcm) / (2 * self.sample_rate)
             return
-        self._inbox.put(bytes(pcm))
+        with contextlib.suppress(ConnectionError):  # a dead child is reported by the reader
+            stdin.write(pcm)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._closing = True
-        if self._thread is None or self._worker_done is None:
+        if self._process is None or self._reader is None:
             self._events.put_nowait(END_OF_EVENTS)
             return
-        self._inbox.put(_FLUSH)
-        # The worker posts END_OF_EVENTS (or the failure) itself once it has drained.
-        await self._worker_done
+        assert self._process.stdin is not None
+        with contextlib.suppress(ConnectionError):
+            await self._process.stdin.drain()
+            self._process.stdin.close()  # EOF: the child flushes its last utterance and exits
+        # The reader posts the remaining events, then END_OF_EVENTS or the failure.
+        await self._reader
+        await self._process.wait()
+        if self._stderr_reader is not None:
+            await self._stderr_reader
 
-    # --- worker thread -------------------------------------------------------------
-
-    def _call_in_loop(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` on the event loop; safe from the worker thread."""
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback)
-        except RuntimeError as exc:  # the loop is closed: the stream was abandoned
-            raise _LoopGone from exc
-
-    def _post(self, item: EventQueueItem) -> None:
-        self._call_in_loop(functools.partial(self._events.put_nowait, item))
-
-    def _settle(self, future: asyncio.Future[None], error: SttError | None = None) -> None:
-        def settle() -> None:
-            if future.done():
-                return
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-
-        self._call_in_loop(settle)
-
-    def _work(self, ready: asyncio.Future[None]) -> None:
-        """Worker thread body: load the model, then decode the inbox in order."""
-        assert self._worker_done is not None
-        try:
+    async def _read_events(self, stdout: asyncio.StreamReader) -> None:
+        while line := await stdout.readline():
             try:
-                decoding = _Decoding(self)
-            except Exception:
-                logger.exception("Could not load the local speech model")
-                self._failure = SttError("provider", "The local speech engine could not start")
-                self._settle(ready, self._failure)
-                self._post(END_OF_EVENTS)
-                self._settle(self._worker_done)
-                return
-            self._settle(ready)
-            try:
-                decoding.run()
-                self._post(END_OF_EVENTS)
-            except _LoopGone:
-                raise
-            except Exception:
-                logger.exception("Local speech decoding failed")
-                self._failure = SttError("provider", "The local speech engine failed")
-                self._post(self._failure)
-            self._settle(self._worker_done)
-        except _LoopGone:
+                message = json.loads(line)
+                event = SttEvent(
+                    utterance_id=f"{self._id_prefix}-{message['n']}",
+                    text=message["text"],
+                    is_final=message["final"],
+                    start=message["start"],
+                    end=message["end"],
+                    language=LANGUAGE,
+                )
+            except (ValueError, KeyError, TypeError):
+                logger.warning("Ignoring unexpected local engine output: %r", line[:200])
+                continue
+            self._events.put_nowait(event)
+        assert self._process is not None
+        code = await self._process.wait()
+        if code == 0 and self._closing:
+            self._events.put_nowait(END_OF_EVENTS)
             return
+        if self._stderr_reader is not None:
+            await self._stderr_reader
+        logger.error("Local speech engine exited with %s: %s", code, self._stderr_text())
+        self._failure = SttError("provider", "The local speech engine stopped unexpectedly")
+        self._events.put_nowait(self._failure)
 
-    def _next_chunk(self) -> bytes | None:
-        """Block for the next inbox item; ``None`` means flush and stop."""
-        item = self._inbox.get()
-        if isinstance(item, _Flush):
-            return None
-        with self._backlog_lock:
-            self._backlog_bytes -= len(item)
-        return item
+    async def _collect_stderr(self, stderr: asyncio.StreamReader) -> None:
+        while chunk := await stderr.read(4096):
+            self._stderr_tail = (self._stderr_tail + chunk)[-4096:]
+
+    def _stderr_text(self) -> str:
+        return self._stderr_tail.decode(errors="replace").strip() or "(no output)"
+
+    async def _kill(self) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
+            self._process.kill()
+        await self._process.wait()
+        if self._stderr_reader is not None:
+            await self._stderr_reader
 
 
-class _LoopGone(Exception):
-    """The stream's event loop closed under the worker; nobody is listening."""
+# --- the child process --------------------------------------------------------------
 
 
 class _Decoding:
-    """The worker thread's decoding state for one stream (never touched by the loop)."""
+    """Endpointing + decoding state for one stream; runs in the child process."""
 
-    def __init__(self, stream: LocalSttStream) -> None:
-        """Load the model (~0.3 s): call this on the worker thread."""
+    def __init__(self, *, partial_interval: float, emit: Callable[[dict[str, Any]], None]) -> None:
+        from pocketsphinx import Decoder, Endpointer, Vad, set_loglevel
+
         set_loglevel("FATAL")
-        self.stream = stream
-        # fwdflat off: that second pass runs inside end_utt() and held the GIL for
-        # 0.1-0.2 s per utterance; without it the fixture's WER is unchanged.
+        self.partial_interval = partial_interval
+        self.emit_message = emit
+        # fwdflat off: that second pass runs inside end_utt() and took 0.1-0.2 s per
+        # utterance, delaying every final; without it the fixture's WER is unchanged.
         self.decoder = Decoder(samprate=SUPPORTED_SAMPLE_RATE, fwdflat=False)
         self.endpointer = Endpointer(
             window=0.3,
@@ -218,93 +223,111 @@ class _Decoding:
             sample_rate=SUPPORTED_SAMPLE_RATE,
             frame_length=0.03,
         )
-        self.frame_bytes: int = endpointer.frame_bytes
-        self.frame_seconds: float = endpointer.frame_length
+        self.frame_bytes: int = self.endpointer.frame_bytes
+        self.frame_seconds: float = self.endpointer.frame_length
         self.frames_done = 0
         self.counter = 0
-        self.utterance_id: str | None = None
+        self.in_utterance = False
         self.speech_seconds = 0.0
         self.next_partial_at = 0.0
         self.last_partial = ""
+        self.pending = bytearray()
 
-    def run(self) -> None:
-        pending = bytearray()
-        while True:
-            item = self.stream._next_chunk()
-            if item is None:
-                self.finish(bytes(pending))
-                return
-            pending += item
-            usable = len(pending) - len(pending) % self.frame_bytes
-            view = memoryview(pending)
+    def feed_chunk(self, chunk: bytes) -> None:
+        """Add PCM of any length; whole frames are decoded now, the rest kept."""
+        self.pending += chunk
+        usable = len(self.pending) - len(self.pending) % self.frame_bytes
+        with memoryview(self.pending) as view:
             for offset in range(0, usable, self.frame_bytes):
-                self.feed(bytes(view[offset : offset + self.frame_bytes]), last=False)
-            view.release()
-            del pending[:usable]
+                self.feed_frame(bytes(view[offset : offset + self.frame_bytes]), last=False)
+        del self.pending[:usable]
 
-    def finish(self, tail: bytes) -> None:
+    def finish(self) -> None:
         """End of stream: the endpointer closes any open speech region."""
-        if tail or self.endpointer.in_speech:
+        if self.pending or self.endpointer.in_speech:
             # end_stream() needs a non-empty buffer of at most one frame.
-            self.feed(tail or b"\x00\x00", last=True)
-        if self.utterance_id is not None:
+            self.feed_frame(bytes(self.pending) or b"\x00\x00", last=True)
+        if self.in_utterance:
             self.end_utterance()
 
-    def feed(self, frame: bytes, *, last: bool) -> None:
+    def feed_frame(self, frame: bytes, *, last: bool) -> None:
         was_in_speech = self.endpointer.in_speech
-        if last:
-            speech = self.endpointer.end_stream(frame)
-        else:
-            speech = self.endpointer.process(frame)
+        speech = self.endpointer.end_stream(frame) if last else self.endpointer.process(frame)
         self.frames_done += 1
         if speech is None:
             return
-        if not was_in_speech or self.utterance_id is None:
+        if not was_in_speech or not self.in_utterance:
             self.begin_utterance()
         self.decoder.process_raw(speech, False, False)
-        self.speech_seconds += len(speech) / (2 * self.stream.sample_rate)
+        self.speech_seconds += len(speech) / (2 * SUPPORTED_SAMPLE_RATE)
         if not self.endpointer.in_speech:
             self.end_utterance()
         elif self.speech_seconds >= self.next_partial_at:
-            self.next_partial_at = self.speech_seconds + self.stream.partial_interval
+            self.next_partial_at = self.speech_seconds + self.partial_interval
             self.emit_partial()
 
     def begin_utterance(self) -> None:
+        if self.in_utterance:
+            self.end_utterance()
         self.counter += 1
-        self.utterance_id = f"{self.stream._id_prefix}-{self.counter}"
+        self.in_utterance = True
         self.speech_seconds = 0.0
-        self.next_partial_at = self.stream.partial_interval
+        self.next_partial_at = self.partial_interval
         self.last_partial = ""
         self.decoder.start_utt()
 
     def emit_partial(self) -> None:
-        hyp = self.decoder.hyp()
-        text = hyp.hypstr.strip() if hyp is not None else ""
+        text = self.hypothesis()
         if not text or text == self.last_partial:
             return
         self.last_partial = text
         now = self.frames_done * self.frame_seconds
-        self.emit(text, is_final=False, start=self.endpointer.speech_start, end=now)
+        self.emit(text, final=False, start=self.endpointer.speech_start, end=now)
 
     def end_utterance(self) -> None:
         self.decoder.end_utt()
-        hyp = self.decoder.hyp()
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        start = self.endpointer.speech_start
-        end = max(self.endpointer.speech_end, start)
+        self.in_utterance = False
+        text = self.hypothesis()
         if text:
-            self.emit(text, is_final=True, start=start, end=end)
-        self.utterance_id = None
+            start = self.endpointer.speech_start
+            self.emit(text, final=True, start=start, end=max(self.endpointer.speech_end, start))
 
-    def emit(self, text: str, *, is_final: bool, start: float, end: float) -> None:
-        assert self.utterance_id is not None
-        self.stream._post(
-            SttEvent(
-                utterance_id=self.utterance_id,
-                text=text,
-                is_final=is_final,
-                start=round(start, 3),
-                end=round(end, 3),
-                language=LANGUAGE,
-            )
+    def hypothesis(self) -> str:
+        hyp = self.decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    def emit(self, text: str, *, final: bool, start: float, end: float) -> None:
+        self.emit_message(
+            {
+                "n": self.counter,
+                "text": text,
+                "final": final,
+                "start": round(start, 3),
+                "end": round(end, 3),
+            }
         )
+
+
+def _child_main(argv: list[str]) -> int:
+    """Decode stdin (PCM16LE 16 kHz mono) until EOF, writing JSON lines to stdout."""
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when
+    # this child ends (by closing stdin), so its own interrupt would only lose finals.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    partial_interval = float(argv[0]) if argv else 0.25
+    out = sys.stdout.buffer
+    stdin = sys.stdin.buffer
+
+    def emit(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message).encode() + b"\n")
+        out.flush()
+
+    decoding = _Decoding(partial_interval=partial_interval, emit=emit)
+    emit({"ready": True})
+    while chunk := stdin.read1(65536):
+        decoding.feed_chunk(chunk)
+    decoding.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
