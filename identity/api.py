@@ -1,4 +1,5 @@
-from django.contrib.auth import authenticate
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -8,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.models import User
+from rooms.errors import LimitExceeded
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -49,11 +51,19 @@ class TokenCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
-            email=data.validated_data["email"].lower(),
-            password=data.validated_data["password"],
-        )
+        # allauth's adapter counts failures against the same per-IP and per-email limits as the
+        # sign-in page, so the API is no easier to guess passwords through than the form.
+        try:
+            user = get_adapter(request._request).authenticate(
+                request._request,
+                email=data.validated_data["email"].lower(),
+                password=data.validated_data["password"],
+            )
+        except ValidationError as exc:
+            raise LimitExceeded(
+                "Too many failed sign-in attempts. Try again later.",
+                code="too_many_login_attempts",
+            ) from exc
         if user is None or not user.is_active:
             return Response(
                 {"detail": "Invalid email or password.", "code": "invalid_credentials"},

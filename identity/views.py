@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -25,4 +26,5 @@ def profile(request: HttpRequest) -> HttpResponse:
     else:
         form = ProfileForm(initial={"display_name": user.display_name})
         status = 200
-    return render(request, "identity/profile.html", {"form": form}, status=status)
+    context = {"form": form, "avatar_max_bytes": settings.AVATAR_MAX_BYTES}
+    return render(request, "identity/profile.html", context, status=status)

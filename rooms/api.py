@@ -17,10 +17,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "code" not in response.data:
-        code = getattr(exc, "default_code", None)
+        # DRF maps Django's Http404/PermissionDenied to its own exceptions only internally.
+        code = getattr(exc, "default_code", None) or _CODE_BY_STATUS.get(response.status_code)
         if code:
             response.data["code"] = code
     return response
+
+
+_CODE_BY_STATUS = {404: "not_found", 403: "permission_denied", 405: "method_not_allowed"}
 
 
 class AutoSchema(drf_spectacular_openapi.AutoSchema):

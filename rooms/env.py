@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -21,7 +21,8 @@ def env_str(name: str, default: str = "") -> str:
 
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or raw.strip() == "":
+        # Blank means "not set": it must never silently switch a protection off.
         return default
     value = raw.strip().lower()
     if value in _TRUE:
@@ -58,7 +59,7 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
 
 
 def env_decimal(name: str, default: str) -> Decimal:
-    raw = os.environ.get(name, default).strip()
+    raw = os.environ.get(name, "").strip() or default
     try:
         value = Decimal(raw)
     except InvalidOperation as exc:
@@ -89,7 +90,7 @@ def env_secret(name: str, *, dev_default: str, required: bool, min_length: int =
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = os.environ.get(name, default).strip()
+    value = os.environ.get(name, "").strip() or default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value

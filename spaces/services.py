@@ -14,6 +14,7 @@ from spaces.models import Space, SpaceInvite, SpaceMember
 
 INVITE_DEFAULT_TTL = timedelta(days=7)
 INVITE_MAX_TTL = timedelta(days=30)
+OWNER_REQUIRED_MESSAGE = "Only an owner of this space can do that."
 
 
 def _space_slug(name: str) -> str:
@@ -35,7 +36,7 @@ def _require_owner(*, space: Space, by: User) -> None:
     if not SpaceMember.objects.filter(
         space=space, user_id=by.pk, role=SpaceMember.Role.OWNER
     ).exists():
-        raise Forbidden("Only an owner of this space can do that.", code="owner_required")
+        raise Forbidden(OWNER_REQUIRED_MESSAGE, code="owner_required")
 
 
 def invite_create(*, space: Space, by: User, ttl: timedelta = INVITE_DEFAULT_TTL) -> SpaceInvite:
@@ -72,14 +73,21 @@ def invite_accept(*, invite: SpaceInvite, user: User) -> SpaceMember:
 
 @transaction.atomic
 def member_remove(*, space: Space, member: SpaceMember, by: User) -> None:
-    """Remove ``member`` from ``space``; owners only, and a space always keeps one owner."""
-    _require_owner(space=space, by=by)
+    """Remove ``member`` from ``space``; owners only, and a space always keeps one owner.
+
+    The space's owner rows are locked before they are checked, so two owners removing each
+    other at once cannot leave the space without one. (``QuerySet.count()`` would silently
+    drop ``FOR UPDATE``: the rows themselves must be fetched.)
+    """
+    owners = dict(
+        SpaceMember.objects.select_for_update()
+        .filter(space=space, role=SpaceMember.Role.OWNER)
+        .values_list("pk", "user_id")
+    )
+    if by.pk not in owners.values():
+        raise Forbidden(OWNER_REQUIRED_MESSAGE, code="owner_required")
     if member.space_id != space.pk:
         raise DomainError("That person is not a member of this space.", code="not_member")
-    if member.is_owner:
-        owners = SpaceMember.objects.select_for_update().filter(
-            space=space, role=SpaceMember.Role.OWNER
-        )
-        if owners.count() <= 1:
-            raise DomainError("A space must keep at least one owner.", code="last_owner")
+    if member.pk in owners and len(owners) <= 1:
+        raise DomainError("A space must keep at least one owner.", code="last_owner")
     member.delete()

@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 
 from identity.models import User
 from sessions_app.models import VideoSession
-from spaces.models import Space, SpaceMember
+from spaces.models import Space, SpaceInvite, SpaceMember
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -38,6 +41,15 @@ class SpaceMemberFactory(factory.django.DjangoModelFactory):
     space = factory.SubFactory(SpaceFactory)
     user = factory.SubFactory(UserFactory)
     role = SpaceMember.Role.MEMBER
+
+
+class SpaceInviteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SpaceInvite
+
+    space = factory.SubFactory(SpaceFactory)
+    created_by = factory.SelfAttribute("space.created_by")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
 class VideoSessionFactory(factory.django.DjangoModelFactory):
