@@ -235,6 +235,14 @@ LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET")
 LIVEKIT_ENABLED = bool(LIVEKIT_URL and LIVEKIT_API_KEY and LIVEKIT_API_SECRET)
 LIVEKIT_TOKEN_TTL_SECONDS = env_int("LIVEKIT_TOKEN_TTL_SECONDS", 3600, minimum=60)
 
+# --- Peer-to-peer video (mesh) for small sessions without LiveKit ---------------------------
+MESH_MAX_PARTICIPANTS = env_int("MESH_MAX_PARTICIPANTS", 4, minimum=2)
+MESH_PEER_TTL_SECONDS = env_int("MESH_PEER_TTL_SECONDS", 45, minimum=10)
+WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")
+WEBRTC_TURN_URLS = env_list("WEBRTC_TURN_URLS")
+WEBRTC_TURN_USERNAME = env_str("WEBRTC_TURN_USERNAME")
+WEBRTC_TURN_CREDENTIAL = env_str("WEBRTC_TURN_CREDENTIAL")
+
 # --- Transcription ---------------------------------------------------------------------------
 TRANSCRIPTION_JWT_SECRET = env_secret(
     "TRANSCRIPTION_JWT_SECRET",

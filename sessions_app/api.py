@@ -16,6 +16,7 @@ class SessionOutputSerializer(serializers.Serializer):
     space = serializers.CharField(source="space.slug")
     status = serializers.CharField()
     languages = serializers.ListField(child=serializers.CharField())
+    peer_to_peer = serializers.BooleanField()
     created_by = serializers.CharField(source="created_by.identity")
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -35,6 +36,7 @@ class SpaceSessionListCreateApi(APIView):
         languages = serializers.ListField(
             child=LANGUAGE_CODE, required=False, max_length=5, default=["en"]
         )
+        peer_to_peer = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(responses=SessionOutputSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
@@ -52,6 +54,7 @@ class SpaceSessionListCreateApi(APIView):
             by=request.user,
             title=data.validated_data["title"],
             languages=data.validated_data["languages"],
+            peer_to_peer=data.validated_data["peer_to_peer"],
         )
         return Response(SessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
 

@@ -37,6 +37,8 @@ class VideoSession(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.CREATED)
     # Spoken languages passed to the STT provider: ISO 639-1 codes; empty means auto-detect.
     languages = models.JSONField(default=default_languages, blank=True)
+    # A small meeting: browsers connect peer to peer (no SFU) even when LiveKit is configured.
+    peer_to_peer = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -60,6 +62,11 @@ class VideoSession(models.Model):
     @property
     def room_name(self) -> str:
         return self.slug
+
+    @property
+    def uses_livekit(self) -> bool:
+        """Video through the LiveKit SFU; otherwise the browsers form a peer-to-peer mesh."""
+        return settings.LIVEKIT_ENABLED and not self.peer_to_peer
 
 
 class Participant(models.Model):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,15 +13,21 @@ from django.utils import timezone
 from identity.models import User
 from rooms.errors import Conflict, DomainError, Forbidden
 from sessions_app import tokens
+from sessions_app.mesh import mesh_group
 from sessions_app.models import Participant, VideoSession
 from sessions_app.selectors import session_can_end
 from spaces.models import Space
-from transcription import broadcast as transcript_broadcast
+from transcription.broadcast import session_group
 from transcription.services import runs_stop_for_session
 
 
 def session_create(
-    *, space: Space, by: User, title: str, languages: list[str] | None = None
+    *,
+    space: Space,
+    by: User,
+    title: str,
+    languages: list[str] | None = None,
+    peer_to_peer: bool = False,
 ) -> VideoSession:
     title = title.strip()
     if not title:
@@ -29,6 +37,7 @@ def session_create(
         created_by=by,
         title=title[:200],
         languages=languages if languages is not None else ["en"],
+        peer_to_peer=peer_to_peer,
     )
 
 
@@ -84,7 +93,7 @@ def session_join(*, session: VideoSession, user: User) -> JoinResult:
         participant = participant_upsert(session=locked, user=user)
     session.status, session.started_at = locked.status, locked.started_at
     livekit_token = None
-    if settings.LIVEKIT_ENABLED:
+    if session.uses_livekit:
         livekit_token = tokens.livekit_token_create(
             room=session.room_name, identity=participant.identity, name=participant.name
         )
@@ -96,6 +105,13 @@ def session_join(*, session: VideoSession, user: User) -> JoinResult:
             session_slug=session.slug, identity=participant.identity
         ),
     )
+
+
+def _announce_ended(session_id: int) -> None:
+    """Tell every open socket of the session (transcript and mesh) that it is over."""
+    layer = get_channel_layer()
+    for group in (session_group(session_id), mesh_group(session_id)):
+        async_to_sync(layer.group_send)(group, {"type": "session.ended"})
 
 
 def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
@@ -119,6 +135,6 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
             Participant.objects.filter(session=session, left_at__isnull=True).update(left_at=now)
             runs_stop_for_session(session_id=session.pk)
             session_id = session.pk
-            transaction.on_commit(lambda: transcript_broadcast.send_session_ended_sync(session_id))
+            transaction.on_commit(lambda: _announce_ended(session_id))
     session.refresh_from_db()
     return session

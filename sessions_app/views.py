@@ -38,7 +38,9 @@ def session_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "identity": request.user.identity,
         "name": request.user.name,
         "canEnd": can_end,
-        "livekitEnabled": settings.LIVEKIT_ENABLED,
+        "livekitEnabled": session.uses_livekit,
+        "videoMode": "livekit" if session.uses_livekit else "mesh",
+        "meshMaxPeers": settings.MESH_MAX_PARTICIPANTS,
     }
     context = {
         "session": session,

@@ -75,12 +75,6 @@ async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
     )
 
 
-def send_session_ended_sync(session_id: int) -> None:
-    async_to_sync(get_channel_layer().group_send)(
-        session_group(session_id), {"type": "session.ended"}
-    )
-
-
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
     """A control message (e.g. ``run.stop``) to the runner listening on ``channel``."""
     async_to_sync(get_channel_layer().send)(channel, message)

@@ -10,28 +10,20 @@ import logging
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import Http404
 
 from identity.models import User
-from identity.selectors import user_get_by_identity
 from sessions_app.models import VideoSession
-from sessions_app.selectors import session_get_for_user
-from sessions_app.tokens import InvalidTranscriptionToken, transcription_token_decode
+from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, ws_authenticate
 from transcription import broadcast, selectors
 from transcription.models import TranscriptionRun
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4001
-CLOSE_MALFORMED = 4002
-CLOSE_FORBIDDEN = 4003
-CLOSE_SESSION_ENDED = 4004
 CLOSE_FLOOD = 4008
 CLOSE_BAD_FRAME = 4009
 
@@ -77,13 +69,9 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
         # Close codes only reach the client after the handshake: accept, then close.
         await self.accept()
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        user, code = await self._authenticate(slug)
+        user, session = await ws_authenticate(self.scope, slug)
         if user is None:
-            await self.close(code=code)
-            return
-        session = await database_sync_to_async(self._session_for)(user, slug)
-        if session is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=session)
             return
         if session.status == VideoSession.Status.ENDED:
             await self.send_json({"type": "session_ended"})
@@ -98,30 +86,6 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
         history, run = await database_sync_to_async(self._history_and_run)()
         await self.send_json({"type": "history", "segments": history})
         await self._apply_status(broadcast.status_payload(run), run.control_channel if run else "")
-
-    async def _authenticate(self, slug: str) -> tuple[User | None, int]:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        tokens = query.get("token")
-        if tokens:
-            try:
-                claims = transcription_token_decode(tokens[0])
-            except InvalidTranscriptionToken:
-                return None, CLOSE_UNAUTHENTICATED
-            if claims.session_slug != slug:
-                return None, CLOSE_FORBIDDEN
-            user = await database_sync_to_async(user_get_by_identity)(identity=claims.identity)
-            return (user, 0) if user is not None else (None, CLOSE_UNAUTHENTICATED)
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return None, CLOSE_UNAUTHENTICATED
-        return user, 0
-
-    @staticmethod
-    def _session_for(user: User, slug: str) -> VideoSession | None:
-        try:
-            return session_get_for_user(user=user, slug=slug)
-        except Http404:
-            return None
 
     def _history_and_run(self) -> tuple[list[dict[str, Any]], TranscriptionRun | None]:
         segments = [

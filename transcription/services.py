@@ -25,16 +25,19 @@ logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
 
 
-def run_mode_for(requested: str | None = None) -> str:
-    """SERVER when LiveKit is configured (egress path), BROWSER otherwise; a setting can force."""
-    forced = settings.TRANSCRIPTION_MODE
+def run_mode_for(session: VideoSession, requested: str | None = None) -> str:
+    """SERVER when the session's video goes through LiveKit (egress path), BROWSER otherwise.
+
+    ``TRANSCRIPTION_MODE`` can force either; an explicit request wins over both.
+    """
     if requested:
         return requested
+    forced = settings.TRANSCRIPTION_MODE
     if forced in (TranscriptionRun.Mode.SERVER, TranscriptionRun.Mode.BROWSER):
         return forced
-    return (
-        TranscriptionRun.Mode.SERVER if settings.LIVEKIT_ENABLED else TranscriptionRun.Mode.BROWSER
-    )
+    if session.uses_livekit:
+        return TranscriptionRun.Mode.SERVER
+    return TranscriptionRun.Mode.BROWSER
 
 
 def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> TranscriptionRun:
@@ -52,7 +55,7 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     ).first()
     if existing is not None:
         return existing
-    mode = run_mode_for(mode)
+    mode = run_mode_for(session, mode)
     provider = settings.STT_PROVIDER
     try:
         with transaction.atomic():

@@ -49,7 +49,30 @@ def test_member_sees_the_session_page(member_client, member, video_session, sett
         "name": "Max Member",
         "canEnd": False,
         "livekitEnabled": False,
+        "videoMode": "mesh",
+        "meshMaxPeers": settings.MESH_MAX_PARTICIPANTS,
     }
+
+
+def test_small_meeting_uses_the_mesh_even_with_livekit_configured(
+    member_client, video_session, settings
+):
+    settings.LIVEKIT_ENABLED = True
+    video_session.peer_to_peer = True
+    video_session.save()
+
+    config = member_client.get(page_url(video_session)).context["page_config"]
+
+    assert config["videoMode"] == "mesh"
+    assert config["livekitEnabled"] is False
+
+
+def test_livekit_sessions_use_the_sfu(member_client, video_session, settings):
+    settings.LIVEKIT_ENABLED = True
+
+    assert (
+        member_client.get(page_url(video_session)).context["page_config"]["videoMode"] == "livekit"
+    )
 
 
 def test_host_page_offers_to_end_the_session(owner_client, video_session):

@@ -1,0 +1,62 @@
+"""WebSocket authentication shared by the session's sockets (transcript, mesh signalling).
+
+A socket is authenticated by the Django session cookie, or by ``?token=<transcription JWT>``
+(which names the session and the participant identity). Only members of the session's space
+get in; an outsider cannot tell a forbidden session from a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.http import Http404
+
+from identity.models import User
+from identity.selectors import user_get_by_identity
+from sessions_app.models import VideoSession
+from sessions_app.selectors import session_get_for_user
+from sessions_app.tokens import InvalidTranscriptionToken, transcription_token_decode
+
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_MALFORMED = 4002
+CLOSE_FORBIDDEN = 4003
+CLOSE_SESSION_ENDED = 4004
+
+
+async def ws_authenticate(
+    scope: dict[str, Any], slug: str
+) -> tuple[User, VideoSession] | tuple[None, int]:
+    """``(user, session)`` for a member, else ``(None, close_code)``.
+
+    The session may be ENDED; each consumer decides what that means for it.
+    """
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tokens = query.get("token")
+    user: User | None
+    if tokens:
+        try:
+            claims = transcription_token_decode(tokens[0])
+        except InvalidTranscriptionToken:
+            return None, CLOSE_UNAUTHENTICATED
+        if claims.session_slug != slug:
+            return None, CLOSE_FORBIDDEN
+        user = await database_sync_to_async(user_get_by_identity)(identity=claims.identity)
+        if user is None:
+            return None, CLOSE_UNAUTHENTICATED
+    else:
+        user = scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None, CLOSE_UNAUTHENTICATED
+    session = await database_sync_to_async(_session_for)(user, slug)
+    if session is None:
+        return None, CLOSE_FORBIDDEN
+    return user, session
+
+
+def _session_for(user: User, slug: str) -> VideoSession | None:
+    try:
+        return session_get_for_user(user=user, slug=slug)
+    except Http404:
+        return None
