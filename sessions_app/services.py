@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -9,8 +10,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from livekit import api as livekit_api
 
 from identity.models import User
+from identity.selectors import user_get_by_identity
 from rooms.errors import Conflict, DomainError, Forbidden
 from sessions_app import tokens
 from sessions_app.mesh import mesh_group
@@ -19,6 +22,8 @@ from sessions_app.selectors import session_can_end
 from spaces.models import Space
 from transcription.broadcast import session_group
 from transcription.services import runs_stop_for_session
+
+logger = logging.getLogger(__name__)
 
 
 def session_create(
@@ -138,3 +143,49 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
             transaction.on_commit(lambda: _announce_ended(session_id))
     session.refresh_from_db()
     return session
+
+
+# --- LiveKit webhooks -------------------------------------------------------------------------
+
+
+def _participant_from_livekit(session: VideoSession, info: livekit_api.ParticipantInfo) -> None:
+    """Record a LiveKit participant's arrival; our identities are ``u-<public id>``."""
+    user = user_get_by_identity(identity=info.identity)
+    if user is None:
+        logger.info("webhook for unknown identity %s in %s ignored", info.identity, session.slug)
+        return
+    participant_upsert(session=session, user=user)
+
+
+@transaction.atomic
+def livekit_event_handle(*, event: livekit_api.WebhookEvent) -> None:
+    """Apply a verified LiveKit webhook. Idempotent: LiveKit may deliver an event twice."""
+    from transcription.services import egress_event_handle
+
+    kind = event.event
+    if kind.startswith("egress_"):
+        egress_event_handle(
+            egress_id=event.egress_info.egress_id,
+            status=livekit_api.EgressStatus.Name(event.egress_info.status),
+            error=event.egress_info.error,
+        )
+        return
+    session = VideoSession.objects.filter(slug=event.room.name).first()
+    if session is None:
+        return
+    now = timezone.now()
+    if kind == "participant_joined" and session.status != VideoSession.Status.ENDED:
+        VideoSession.objects.filter(pk=session.pk, status=VideoSession.Status.CREATED).update(
+            status=VideoSession.Status.LIVE, started_at=now
+        )
+        _participant_from_livekit(session, event.participant)
+    elif kind == "participant_left":
+        Participant.objects.filter(
+            session=session, identity=event.participant.identity, left_at__isnull=True
+        ).update(left_at=now)
+    elif kind == "room_finished":
+        # Everybody left and LiveKit closed the room: nothing is left to transcribe.
+        runs_stop_for_session(session_id=session.pk)
+    else:
+        return
+    VideoSession.objects.filter(pk=session.pk).update(last_activity_at=now)

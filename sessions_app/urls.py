@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app import api, views
+from sessions_app import api, views, webhooks
 
 app_name = "sessions"
 
@@ -15,6 +15,7 @@ space_session_urlpatterns = [
 
 api_urlpatterns = [
     path("sessions", api.SessionListApi.as_view(), name="api-session-list"),
+    path("livekit/webhook", webhooks.livekit_webhook, name="api-livekit-webhook"),
     path(
         "spaces/<slug:slug>/sessions",
         api.SpaceSessionListCreateApi.as_view(),

@@ -86,19 +86,23 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     return run
 
 
-def run_stop(*, run: TranscriptionRun, reason: str = "") -> TranscriptionRun:
-    """Ask ``run`` to stop: it flushes its finals and usage, then becomes STOPPED.
+def run_stop(*, run: TranscriptionRun, reason: str = "", error_code: str = "") -> TranscriptionRun:
+    """Ask ``run`` to stop: it flushes its finals and usage, then becomes STOPPED — or FAILED
+    with ``reason`` shown to users when ``error_code`` is given (e.g. its egress failed).
 
-    A run whose runner never claimed it (STARTING) or went silent is stopped directly, so a
-    stop never leaves a run stuck in an unfinished status.
+    A run whose runner never claimed it (STARTING, no control channel) is settled directly, so
+    a stop never leaves a run stuck in an unfinished status.
     """
     run.refresh_from_db()
     if run.is_finished:
         return run
+    failure = {"error_code": error_code[:32], "error": reason} if error_code else {}
     if run.status == S.STARTING and not run.control_channel:
-        if transitions.transition(run.pk, S.STOPPED, only_from=(S.STARTING,), error=reason):
+        if transitions.transition(
+            run.pk, S.FAILED if error_code else S.STOPPED, only_from=(S.STARTING,), **failure
+        ):
             usage_finalize(run_id=run.pk)
-    elif transitions.transition(run.pk, S.STOPPING):
+    elif transitions.transition(run.pk, S.STOPPING, **failure):
         channel = run.control_channel
         if channel:
             transaction.on_commit(
@@ -114,6 +118,29 @@ def runs_stop_for_session(*, session_id: int) -> None:
         session_id=session_id, status__in=TranscriptionRun.UNFINISHED
     ):
         run_stop(run=run, reason="session ended")
+
+
+EGRESS_FAILURES = {
+    "EGRESS_FAILED": "LiveKit egress failed",
+    "EGRESS_ABORTED": "LiveKit egress was aborted",
+    "EGRESS_LIMIT_REACHED": "LiveKit egress reached its limit",
+}
+
+
+def egress_event_handle(*, egress_id: str, status: str, error: str = "") -> None:
+    """An egress of ours changed (webhook): record it; a failed or finished egress ends the run.
+
+    A run whose egress ended must never stay "active" (it would block every later start).
+    """
+    run = TranscriptionRun.objects.filter(egress_id=egress_id).first() if egress_id else None
+    if run is None:
+        return
+    TranscriptionRun.objects.filter(pk=run.pk).update(egress_status=status)
+    if status in EGRESS_FAILURES:
+        reason = EGRESS_FAILURES[status] + (f": {error}" if error else ".")
+        run_stop(run=run, reason=reason, error_code="egress")
+    elif status == "EGRESS_COMPLETE":
+        run_stop(run=run)
 
 
 # --- Used by the pipeline ----------------------------------------------------------------
@@ -153,7 +180,11 @@ def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:
 
 
 def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> TranscriptionRun:
-    """End the run: FAILED when there is an error, else STOPPED. Usage is finalised."""
+    """End the run: FAILED when there is an error (given, or recorded when it was asked to
+    stop), else STOPPED. Usage is finalised."""
+    if not error_code:
+        recorded = TranscriptionRun.objects.filter(pk=run_id).values_list("error_code", "error")
+        error_code, error = recorded.first() or ("", "")
     target = S.FAILED if error_code else S.STOPPED
     transitions.transition(run_id, target, error_code=error_code[:32], error=error)
     usage_finalize(run_id=run_id)
