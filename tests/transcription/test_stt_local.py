@@ -163,3 +163,18 @@ async def test_engine_crash_surfaces_as_provider_error() -> None:
 def test_unknown_provider_is_rejected() -> None:
     with pytest.raises(ValueError):
         open_stream("whisper", languages=[])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("tail_bytes", [0, 2, 10, 322, 958])
+async def test_stream_closed_mid_word_with_a_frame_fragment_still_ends_with_a_final(
+    speech_pcm: bytes, tail_bytes: int
+) -> None:
+    # Stop while someone speaks, with a remainder shorter than one endpointer frame: the
+    # engine must close the utterance, not crash on the fragment.
+    cut = 16000 * 2 * 3 + tail_bytes  # 3 s into the first sentence, plus a fragment
+    events = await _transcribe(speech_pcm[:cut])
+
+    finals = [e for e in events if e.is_final]
+    assert finals, "the open utterance is finalised at close"
+    assert finals[-1].end <= cut / 32000 + 0.05

@@ -31,6 +31,8 @@ from .base import END_OF_EVENTS, SttError, SttEvent, SttStream
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SAMPLE_RATE = 16000
+# pocketsphinx's feature extraction needs at least a frame's worth of samples (10 ms here).
+MIN_DECODE_BYTES = 320
 LANGUAGE = "en"
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,8 +247,10 @@ class _Decoding:
     def finish(self) -> None:
         """End of stream: the endpointer closes any open speech region."""
         if self.pending or self.endpointer.in_speech:
-            # end_stream() needs a non-empty buffer of at most one frame.
-            self.feed_frame(bytes(self.pending) or b"\x00\x00", last=True)
+            # end_stream() takes at most one frame; pad the remainder with silence to a whole
+            # frame, since pocketsphinx's process_raw fails on a fragment of a frame.
+            tail = bytes(self.pending).ljust(self.frame_bytes, b"\x00")
+            self.feed_frame(tail, last=True)
         if self.in_utterance:
             self.end_utterance()
 
@@ -258,7 +262,8 @@ class _Decoding:
             return
         if not was_in_speech or not self.in_utterance:
             self.begin_utterance()
-        self.decoder.process_raw(speech, False, False)
+        if len(speech) >= MIN_DECODE_BYTES:
+            self.decoder.process_raw(speech, False, False)
         self.speech_seconds += len(speech) / (2 * SUPPORTED_SAMPLE_RATE)
         if not self.endpointer.in_speech:
             self.end_utterance()
