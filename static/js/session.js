@@ -31,6 +31,11 @@
     return body;
   }
 
+  // Shared with the page's other scripts (transcript.js).
+  const Rooms = (window.Rooms = window.Rooms || {});
+  Rooms.csrfToken = csrfToken;
+  Rooms.api = api;
+
   function showNotice(text) {
     notice.textContent = text;
     notice.hidden = false;

@@ -1,0 +1,465 @@
+// Live transcript sidebar: the transcript WebSocket (docs/transcript-protocol.md), the
+// Start/Stop transcription buttons and, in browser mode (no LiveKit), the microphone audio.
+(function () {
+  "use strict";
+
+  const root = document.getElementById("transcript");
+  const Rooms = (window.Rooms = window.Rooms || {});
+  if (!root || !Rooms.api) return;
+
+  const config = JSON.parse(document.getElementById("page-config").textContent);
+  const statusText = document.getElementById("transcript-status");
+  const errorBox = document.getElementById("transcript-error");
+  const scroller = document.getElementById("transcript-scroll");
+  const finalsList = document.getElementById("transcript-lines");
+  const partialsList = document.getElementById("transcript-partials");
+  const jumpButton = document.getElementById("transcript-jump");
+  const startButton = document.getElementById("btn-transcription-start");
+  const stopButton = document.getElementById("btn-transcription-stop");
+
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 10000;
+  const PING_EVERY_MS = 25000;
+  // A connection that lived this long resets the backoff; one that dies at once does not.
+  const STABLE_AFTER_MS = 10000;
+  const MAX_BUFFERED_BYTES = 256 * 1024;
+  // The server closes (4008) above 50 frames in one second; stay well under it.
+  const MAX_FRAMES_PER_SECOND = 40;
+  const MAX_PENDING_FRAMES = 25; // 1 s of audio
+  const NEAR_BOTTOM_PX = 48;
+  const CLOSE_MESSAGES = {
+    4001: "You are not signed in any more: reload the page to see the transcript.",
+    4003: "You do not have access to this session's transcript.",
+  };
+  const STATUS_LABELS = {
+    NONE: "Not started",
+    STARTING: "Starting…",
+    ACTIVE: "Transcribing",
+    STOPPING: "Stopping…",
+    STOPPED: "Stopped",
+    FAILED: "Failed",
+  };
+
+  const lines = new Map(); // utterance_id → {el, start, final}
+  let join = null;
+  let socket = null;
+  let open = false;
+  let openedAt = 0;
+  let attempt = 0;
+  let reconnectTimer = null;
+  let pingTimer = null;
+  let finished = false; // no more reconnects (session ended, forbidden, page leaving)
+  let ended = false;
+  let status = { status: null, mode: null, error: null };
+  let pendingAction = false;
+  let browserAudio = false;
+  let activeSpeakers = null;
+  let follow = true;
+  let scrollQueued = false;
+  const pendingFrames = [];
+  const sendTimes = [];
+  Rooms.transcriptStats = { framesSent: 0, framesDropped: 0, bytesSent: 0 };
+
+  // --- Rendering ------------------------------------------------------------------------------
+
+  function formatTime(seconds) {
+    const total = Math.max(0, Math.floor(Number(seconds) || 0));
+    const s = String(total % 60).padStart(2, "0");
+    const m = Math.floor(total / 60);
+    if (m < 60) return `${String(m).padStart(2, "0")}:${s}`;
+    return `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${s}`;
+  }
+
+  function fillLine(el, segment) {
+    const start = Number(segment.start) || 0;
+    el.dataset.start = String(start);
+    el.querySelector(".speaker").textContent = segment.speaker_name || "Room";
+    const time = el.querySelector(".time");
+    time.textContent = formatTime(start);
+    time.dateTime = `PT${Math.floor(start)}S`;
+    el.querySelector(".text").textContent = segment.text || "";
+    if (segment.language) el.lang = segment.language;
+  }
+
+  function createLine(segment, isFinal) {
+    const el = document.createElement("li");
+    el.className = isFinal ? "line" : "line partial";
+    el.dataset.utteranceId = segment.utterance_id;
+    for (const [tag, cls] of [["span", "speaker"], ["time", "time"], ["span", "text"]]) {
+      const part = document.createElement(tag);
+      part.className = cls;
+      el.appendChild(part);
+    }
+    fillLine(el, segment);
+    return el;
+  }
+
+  // Lists stay ordered by start time; new lines almost always belong at the end.
+  function insertSorted(list, el, start) {
+    let next = null;
+    let prev = list.lastElementChild;
+    while (prev && Number(prev.dataset.start) > start) {
+      next = prev;
+      prev = prev.previousElementSibling;
+    }
+    list.insertBefore(el, next);
+  }
+
+  /** Merges one segment: partials update in place; a final replaces its partial, once. */
+  function upsert(segment) {
+    if (!segment || typeof segment.utterance_id !== "string" || !segment.utterance_id) return;
+    const id = segment.utterance_id;
+    const start = Number(segment.start) || 0;
+    const known = lines.get(id);
+    if (known && known.final) return; // a final never changes
+    if (segment.is_final) {
+      if (known) known.el.remove();
+      const el = createLine(segment, true);
+      lines.set(id, { el, start, final: true });
+      insertSorted(finalsList, el, start);
+    } else if (known) {
+      fillLine(known.el, segment);
+      if (start !== known.start) {
+        known.start = start;
+        known.el.remove();
+        insertSorted(partialsList, known.el, start);
+      }
+    } else {
+      const el = createLine(segment, false);
+      lines.set(id, { el, start, final: false });
+      insertSorted(partialsList, el, start);
+    }
+    queueScroll();
+  }
+
+  function dropPartials() {
+    for (const [id, line] of lines) {
+      if (!line.final) {
+        line.el.remove();
+        lines.delete(id);
+      }
+    }
+  }
+
+  /** History may be long: add it without making screen readers read it all out. */
+  function mergeHistory(segments) {
+    dropPartials(); // anything still in progress is sent again live
+    finalsList.setAttribute("aria-live", "off");
+    for (const segment of segments) upsert({ ...segment, is_final: true });
+    setTimeout(() => finalsList.setAttribute("aria-live", "polite"), 250);
+  }
+
+  // --- Scrolling: follow the bottom only while the reader is there ------------------------------
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= NEAR_BOTTOM_PX;
+  }
+
+  function queueScroll() {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(() => {
+      scrollQueued = false;
+      if (follow) scroller.scrollTop = scroller.scrollHeight;
+      jumpButton.hidden = follow || nearBottom();
+    });
+  }
+
+  scroller.addEventListener("scroll", () => {
+    follow = nearBottom();
+    if (follow) jumpButton.hidden = true;
+    else if (scroller.scrollHeight > scroller.clientHeight) jumpButton.hidden = false;
+  });
+
+  jumpButton.addEventListener("click", () => {
+    follow = true;
+    scroller.scrollTop = scroller.scrollHeight;
+    jumpButton.hidden = true;
+  });
+
+  // --- Status, errors, buttons ------------------------------------------------------------------
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  function isRunning() {
+    return ["STARTING", "ACTIVE", "STOPPING"].includes(status.status);
+  }
+
+  function renderStatus() {
+    let text;
+    if (ended) text = "The session has ended";
+    else if (!open && status.status === null) text = attempt ? "Reconnecting…" : "Connecting…";
+    else if (!open) text = "Reconnecting…";
+    else {
+      text = STATUS_LABELS[status.status] || status.status;
+      if (status.status === "ACTIVE" && status.mode === "BROWSER" && browserAudio && !Rooms.mic.isOn()) {
+        text += " · your microphone is off";
+      }
+    }
+    statusText.textContent = text;
+    statusText.dataset.status = ended ? "ENDED" : status.status || "";
+
+    if (startButton && stopButton) {
+      const running = isRunning();
+      const usable = open && !ended && status.status !== null && !pendingAction;
+      startButton.hidden = running;
+      stopButton.hidden = !running;
+      startButton.disabled = !usable || running;
+      stopButton.disabled = !usable || status.status === "STOPPING";
+    }
+  }
+
+  function applyStatus(message) {
+    const previous = status.status;
+    status = {
+      status: message.status,
+      mode: message.mode || null,
+      error: message.error || null,
+    };
+    if (status.status === "FAILED") {
+      showError(`Transcription failed: ${status.error || "unknown error"}`);
+    } else if (status.status === "STARTING" && previous !== "STARTING") {
+      showError("");
+    }
+    if (["STOPPED", "FAILED", "NONE"].includes(status.status)) dropPartials();
+    renderStatus();
+    updateAudio();
+  }
+
+  async function transcriptionAction(action) {
+    pendingAction = true;
+    renderStatus();
+    if (action === "start") showError("");
+    try {
+      await Rooms.api(`/api/sessions/${encodeURIComponent(config.slug)}/transcription/${action}`);
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      pendingAction = false;
+      renderStatus();
+    }
+  }
+
+  if (startButton) startButton.addEventListener("click", () => transcriptionAction("start"));
+  if (stopButton) stopButton.addEventListener("click", () => transcriptionAction("stop"));
+
+  function sessionEnded() {
+    if (ended) return;
+    ended = true;
+    finished = true;
+    showError("The session has ended.");
+    const badge = document.getElementById("session-status");
+    if (badge) {
+      badge.textContent = "Ended";
+      badge.className = "badge status-ended";
+    }
+    dropPartials();
+    if (browserAudio) Rooms.mic.stop();
+    renderStatus();
+  }
+
+  // --- WebSocket ------------------------------------------------------------------------------
+
+  function sendJson(message) {
+    if (open) socket.send(JSON.stringify(message));
+  }
+
+  function connect() {
+    if (finished) return;
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const path = (join && join.transcript_ws_path) || `/ws/sessions/${config.slug}/transcript/`;
+    const ws = new WebSocket(`${scheme}//${window.location.host}${path}`);
+    ws.binaryType = "arraybuffer";
+    socket = ws;
+    ws.addEventListener("open", () => {
+      if (socket !== ws) return;
+      open = true;
+      openedAt = performance.now();
+      pingTimer = setInterval(() => sendJson({ type: "ping" }), PING_EVERY_MS);
+      renderStatus();
+    });
+    ws.addEventListener("message", (event) => {
+      if (socket === ws && typeof event.data === "string") handleMessage(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (socket === ws) handleClose(event.code);
+    });
+  }
+
+  function handleMessage(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "connected":
+        if (activeSpeakers) sendJson({ type: "active_speakers", speakers: activeSpeakers });
+        break;
+      case "history":
+        if (Array.isArray(message.segments)) mergeHistory(message.segments);
+        break;
+      case "transcription_status":
+        applyStatus(message);
+        break;
+      case "transcript":
+        upsert(message);
+        break;
+      case "error":
+        showError(message.message || "Something went wrong with the transcript.");
+        break;
+      case "session_ended":
+        sessionEnded();
+        break;
+      default:
+        break; // pong, and types added later
+    }
+  }
+
+  function handleClose(code) {
+    if (open && performance.now() - openedAt >= STABLE_AFTER_MS) attempt = 0;
+    open = false;
+    socket = null;
+    clearInterval(pingTimer);
+    updateAudio();
+    if (code === 4004) {
+      sessionEnded();
+      return;
+    }
+    if (CLOSE_MESSAGES[code]) {
+      finished = true;
+      showError(CLOSE_MESSAGES[code]);
+    }
+    renderStatus();
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (finished || reconnectTimer) return;
+    // Exponential backoff with "equal jitter": half fixed, half random, capped at 10 s.
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    attempt += 1;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  window.addEventListener("online", () => {
+    if (!socket && reconnectTimer) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      connect();
+    }
+  });
+
+  window.addEventListener("pagehide", () => {
+    finished = true;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (socket) socket.close(1000);
+  });
+
+  // Back from the back/forward cache: the socket was closed on the way out.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && join && !ended) {
+      finished = false;
+      attempt = 0;
+      connect();
+    }
+  });
+
+  // --- Speakers (server mode) and microphone audio (browser mode) -------------------------------
+
+  document.addEventListener("rooms:active-speakers", (event) => {
+    const speakers = Array.isArray(event.detail) ? event.detail : [];
+    activeSpeakers = speakers.filter((s) => typeof s === "string" && s.length <= 64).slice(0, 50);
+    sendJson({ type: "active_speakers", speakers: activeSpeakers });
+  });
+
+  function shouldSendAudio() {
+    return (
+      browserAudio &&
+      open &&
+      status.status === "ACTIVE" &&
+      status.mode === "BROWSER" &&
+      Rooms.mic.isOn()
+    );
+  }
+
+  function updateAudio() {
+    if (!browserAudio) return;
+    const on = shouldSendAudio();
+    Rooms.mic.setTapEnabled(on);
+    if (!on) pendingFrames.length = 0;
+  }
+
+  function framesInLastSecond(now) {
+    while (sendTimes.length && now - sendTimes[0] >= 1000) sendTimes.shift();
+    return sendTimes.length;
+  }
+
+  // Frames come every 40 ms; after a stall of the main thread they arrive in a burst. Latency
+  // beats completeness: past 256 KiB of unsent data frames are dropped, and a burst is coalesced
+  // into one larger frame so the server's frame-rate limit is never hit.
+  function onFrame(buffer) {
+    const stats = Rooms.transcriptStats;
+    if (!shouldSendAudio()) return;
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      stats.framesDropped += 1 + pendingFrames.length;
+      pendingFrames.length = 0;
+      return;
+    }
+    pendingFrames.push(buffer);
+    if (pendingFrames.length > MAX_PENDING_FRAMES) {
+      pendingFrames.shift();
+      stats.framesDropped += 1;
+    }
+    const now = performance.now();
+    if (framesInLastSecond(now) >= MAX_FRAMES_PER_SECOND) return;
+    let payload = pendingFrames[0];
+    if (pendingFrames.length > 1) {
+      const joined = new Uint8Array(pendingFrames.reduce((n, b) => n + b.byteLength, 0));
+      let offset = 0;
+      for (const b of pendingFrames) {
+        joined.set(new Uint8Array(b), offset);
+        offset += b.byteLength;
+      }
+      payload = joined.buffer;
+    }
+    socket.send(payload);
+    sendTimes.push(now);
+    stats.framesSent += pendingFrames.length;
+    stats.bytesSent += payload.byteLength;
+    pendingFrames.length = 0;
+  }
+
+  // mic.js owns the microphone and its button; the transcript follows its state.
+  for (const name of ["rooms:mic-muted", "rooms:mic-ended"]) {
+    document.addEventListener(name, () => {
+      renderStatus();
+      updateAudio();
+    });
+  }
+
+  // --- Start --------------------------------------------------------------------------------
+
+  function start(payload) {
+    if (join) return;
+    join = payload;
+    // With LiveKit, session.js owns the microphone and transcription uses server mode.
+    browserAudio = !join.video_enabled && Boolean(Rooms.mic);
+    if (browserAudio) Rooms.mic.onFrame(onFrame);
+    renderStatus();
+    connect();
+  }
+
+  document.addEventListener("rooms:joined", (event) => start(event.detail));
+  if (window.RoomsSession && window.RoomsSession.join) start(window.RoomsSession.join);
+  renderStatus();
+})();
