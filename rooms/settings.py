@@ -233,7 +233,31 @@ LIVEKIT_URL = env_str("LIVEKIT_URL")
 LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET")
 LIVEKIT_ENABLED = bool(LIVEKIT_URL and LIVEKIT_API_KEY and LIVEKIT_API_SECRET)
+# The server API (Twirp) URL; LiveKit serves it on the same host as the WebSocket URL.
+LIVEKIT_API_URL = env_str(
+    "LIVEKIT_API_URL", LIVEKIT_URL.replace("wss://", "https://").replace("ws://", "http://")
+)
 LIVEKIT_TOKEN_TTL_SECONDS = env_int("LIVEKIT_TOKEN_TTL_SECONDS", 3600, minimum=60)
+
+# --- Server-mode ingest (LiveKit egress pushes RTMP to us) -----------------------------------
+# Each run listens on its own port from this range, bound to INGEST_BIND_HOST, and the egress
+# is told to push to INGEST_PUBLIC_HOST (the name LiveKit reaches this worker by).
+INGEST_BIND_HOST = env_str("INGEST_BIND_HOST", "127.0.0.1")
+INGEST_PUBLIC_HOST = env_str("INGEST_PUBLIC_HOST", "127.0.0.1")
+INGEST_PORT_RANGE = env_str("INGEST_PORT_RANGE", "19350-19549")
+INGEST_ACCEPT_TIMEOUT_SECONDS = env_float("INGEST_ACCEPT_TIMEOUT_SECONDS", 60.0, minimum=1.0)
+INGEST_RECONNECT_TIMEOUT_SECONDS = env_float("INGEST_RECONNECT_TIMEOUT_SECONDS", 35.0, minimum=1.0)
+# "auto" (Debian's ffmpeg if installed, else the imageio-ffmpeg wheel's), "system", "bundled",
+# or a path.
+TRANSCRIPTION_FFMPEG = env_str("TRANSCRIPTION_FFMPEG", "auto")
+# A run whose heartbeat is older than this is restarted by the supervisor (Celery beat).
+TRANSCRIPTION_STALE_SECONDS = env_float("TRANSCRIPTION_STALE_SECONDS", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "supervise-transcription-runs": {
+        "task": "transcription.tasks.supervise_runs",
+        "schedule": env_float("TRANSCRIPTION_SUPERVISE_SECONDS", 5.0, minimum=0.5),
+    }
+}
 
 # --- Peer-to-peer video (mesh) for small sessions without LiveKit ---------------------------
 MESH_MAX_PARTICIPANTS = env_int("MESH_MAX_PARTICIPANTS", 4, minimum=2)

@@ -41,6 +41,8 @@ class TranscriptionRun(models.Model):
     control_channel = models.CharField(max_length=200, blank=True)
     ingest_key = models.CharField(max_length=64, default=new_ingest_key, editable=False)
     egress_id = models.CharField(max_length=64, blank=True)
+    # The ingest port the egress pushes to: a restarted runner takes it back if it can.
+    ingest_port = models.PositiveIntegerField(null=True, blank=True)
     egress_status = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

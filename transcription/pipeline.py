@@ -23,11 +23,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
+from livekit import api as livekit_api
 
-from transcription import broadcast, services
+from transcription import broadcast, egress, services
 from transcription.attribution import SpeakerTimeline
 from transcription.audio import Mixer
 from transcription.batching import RunBatcher
+from transcription.ingest import BYTES_PER_SECOND, NoPublisher, PortPool, RtmpIngest
 from transcription.loops import PerLoop
 from transcription.models import TranscriptionRun
 from transcription.services import FinalSegment, UsageCounters
@@ -47,6 +49,27 @@ def stream_for(run: TranscriptionRun) -> SttStream:
             api_url=settings.GLADIA_API_URL,
         )
     return open_stream(run.provider, languages=list(run.languages))
+
+
+class SourceFailure(Exception):
+    """The audio source cannot go on; ``code``/``message`` end the run FAILED."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_ingest_ports: PortPool | None = None
+
+
+def ingest_ports() -> PortPool:
+    """This process's pool of ingest ports (``INGEST_PORT_RANGE`` on ``INGEST_BIND_HOST``)."""
+    global _ingest_ports
+    if _ingest_ports is None:
+        start, _, end = settings.INGEST_PORT_RANGE.partition("-")
+        _ingest_ports = PortPool(int(start), int(end or start), host=settings.INGEST_BIND_HOST)
+    return _ingest_ports
 
 
 class Ticker(PerLoop):
@@ -101,6 +124,8 @@ class RunPipeline:
         self.names: dict[str, str] = {}
         self.counters = UsageCounters()
         self.batcher: RunBatcher | None = None
+        self.ingest: RtmpIngest | None = None
+        self.egress_id = ""
         self._stream_live: SttStream | None = None
         self.tick_error: BaseException | None = None
         self._reconnect_base = 0
@@ -112,7 +137,6 @@ class RunPipeline:
         self.channel = ""
         # Session time (seconds since the session started) of stream time 0.
         self.offset = 0.0
-        self._stream_origin = 0.0  # time.monotonic() at stream time 0
         self._log_extra = {"session": self.slug, "run": self.run_id}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -144,7 +168,6 @@ class RunPipeline:
         self._reconnect_base = self.counters.reconnect_count
         session_started = run.session.started_at or now
         self.offset = max(0.0, (now - session_started).total_seconds())
-        self._stream_origin = time.monotonic()
         if not await database_sync_to_async(services.run_activate)(
             run_id=self.run_id, started_at=now
         ):
@@ -163,7 +186,10 @@ class RunPipeline:
         workers = [asyncio.create_task(self._receive_loop())]
         self._stream_live = stream
         ticker = Ticker.current()
-        ticker.add(self)
+        if self.mode == TranscriptionRun.Mode.SERVER:
+            workers.append(asyncio.create_task(self._server_source(run, stream)))
+        else:
+            ticker.add(self)
         stop_wait = asyncio.create_task(self.stop_requested.wait())
         done, _ = await asyncio.wait(
             {events_task, stop_wait, *workers}, return_when=asyncio.FIRST_COMPLETED
@@ -176,9 +202,15 @@ class RunPipeline:
                 error_code, error = "provider", f"Transcription failed: {exc}"
             logger.warning("run %s: stream failed: %s", self.run_id, error)
         for task in workers:
-            if task in done and task.exception() is not None and not error_code:
-                error_code, error = "internal", f"Transcription failed: {task.exception()}"
-                logger.error("run %s: worker failed", self.run_id, exc_info=task.exception())
+            failure = task.exception() if task in done else None
+            if failure is None or error_code:
+                continue
+            if isinstance(failure, SourceFailure):
+                error_code, error = failure.code, failure.message
+                logger.warning("run %s: %s", self.run_id, error)
+            else:
+                error_code, error = "internal", f"Transcription failed: {failure}"
+                logger.error("run %s: worker failed", self.run_id, exc_info=failure)
         ticker.discard(self)
         if self.tick_error is not None and not error_code:
             error_code, error = "internal", f"Transcription failed: {self.tick_error}"
@@ -188,6 +220,7 @@ class RunPipeline:
         stop_wait.cancel()
         await asyncio.gather(*workers, stop_wait, return_exceptions=True)
 
+        await self._stop_server_source()
         # Drain: the provider transcribes what it has and emits its last finals.
         await stream.close()
         with contextlib.suppress(Exception):
@@ -234,7 +267,8 @@ class RunPipeline:
     # --- loops ----------------------------------------------------------------------------
 
     def stream_time(self) -> float:
-        return time.monotonic() - self._stream_origin
+        """Seconds of audio given to the provider so far: the clock of event times."""
+        return self._stream_live.audio_seconds if self._stream_live is not None else 0.0
 
     async def _receive_loop(self) -> None:
         layer = get_channel_layer()
@@ -284,6 +318,67 @@ class RunPipeline:
     def on_tick_failed(self, exc: BaseException) -> None:
         self.tick_error = exc
         self.stop_requested.set()
+
+    async def _server_source(self, run: TranscriptionRun, stream: SttStream) -> None:
+        """Server mode: our RTMP ingest, then the egress that pushes the room's audio to it.
+
+        A restarted runner takes its old port back when it can, so the egress (which retries
+        the same URL for ~30 s) reconnects by itself; otherwise it starts a new egress.
+        """
+        self.ingest = RtmpIngest(
+            stream_key=run.ingest_key,
+            ports=ingest_ports(),
+            ffmpeg=settings.TRANSCRIPTION_FFMPEG,
+            preferred_port=run.ingest_port,
+            accept_timeout=settings.INGEST_ACCEPT_TIMEOUT_SECONDS,
+            reconnect_timeout=settings.INGEST_RECONNECT_TIMEOUT_SECONDS,
+        )
+        await self.ingest.start()
+        port = self.ingest.port
+        reuse = bool(run.egress_id) and port == run.ingest_port
+        await database_sync_to_async(services.run_ingest_ready)(run_id=self.run_id, port=port)
+        if not reuse:
+            if run.egress_id:
+                await self._stop_egress(run.egress_id)
+            try:
+                info = await egress.egress_start(
+                    room=self.slug, rtmp_url=self.ingest.url(settings.INGEST_PUBLIC_HOST)
+                )
+            except Exception as exc:
+                raise SourceFailure("egress", egress.twirp_reason(exc)) from exc
+            self.egress_id = info.egress_id
+            await database_sync_to_async(services.run_egress_started)(
+                run_id=self.run_id,
+                egress_id=info.egress_id,
+                status=livekit_api.EgressStatus.Name(info.status),
+            )
+        else:
+            self.egress_id = run.egress_id
+        logger.info("run %s: ingest on port %s, egress %s", self.run_id, port, self.egress_id)
+        try:
+            async for pcm in self.ingest.chunks():
+                await stream.send_audio(pcm)
+                self.counters.audio_seconds += len(pcm) / BYTES_PER_SECOND
+                self.counters.audio_chunks += 1
+                self.counters.audio_bytes += len(pcm)
+                self.counters.reconnect_count = self._reconnect_base + stream.reconnects
+        except NoPublisher as exc:
+            raise SourceFailure(
+                "egress", "LiveKit's audio egress never reached the ingest (no RTMP publisher)."
+            ) from exc
+
+    async def _stop_server_source(self) -> None:
+        if self.ingest is not None:
+            await self.ingest.stop()
+        if self.egress_id:
+            await self._stop_egress(self.egress_id)
+
+    async def _stop_egress(self, egress_id: str) -> None:
+        try:
+            await egress.egress_stop(egress_id=egress_id)
+        except Exception:
+            # The egress_ended webhook or LiveKit's own limits end it; never block the stop.
+            logger.exception("run %s: stopping egress %s failed", self.run_id, egress_id)
 
     async def _events_loop(self, stream: SttStream) -> None:
         async for event in stream.events():

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from identity.models import User
@@ -143,6 +144,64 @@ def egress_event_handle(*, egress_id: str, status: str, error: str = "") -> None
         run_stop(run=run)
 
 
+MAX_RESTARTS = 5
+
+
+def runs_supervise() -> dict[str, list[int]]:
+    """Find runs whose runner went silent (worker killed, task lost) and act (Celery beat).
+
+    A live session's run is restarted (idempotent upserts and the stored meter make that
+    safe); a run that was stopping, or whose session ended, is settled so it never blocks the
+    next start. Each action is a conditional update on the heartbeat the supervisor saw, so
+    two supervisors racing never both act.
+    """
+    from transcription import runner
+
+    stale_before = timezone.now() - timedelta(seconds=settings.TRANSCRIPTION_STALE_SECONDS)
+    stale = TranscriptionRun.objects.filter(status__in=TranscriptionRun.UNFINISHED).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
+    )
+    done: dict[str, list[int]] = {"restarted": [], "settled": []}
+    for run in stale.select_related("session"):
+        seen = {"heartbeat_at": run.heartbeat_at}
+        ended = run.session.status == VideoSession.Status.ENDED
+        if run.status == S.STOPPING or ended or run.attempts >= MAX_RESTARTS:
+            error = {}
+            if run.attempts >= MAX_RESTARTS and not (run.status == S.STOPPING or ended):
+                error = {
+                    "error_code": "internal",
+                    "error": "Transcription kept failing; start it again.",
+                }
+            target = S.FAILED if error or run.error_code else S.STOPPED
+            if transitions.transition(run.pk, target, where=seen, **error):
+                usage_finalize(run_id=run.pk)
+                done["settled"].append(run.pk)
+                if run.egress_id:
+                    transaction.on_commit(lambda pk=run.pk: egress_stop_later(pk))
+        elif transitions.transition(
+            run.pk,
+            S.STARTING,
+            only_from=(S.STARTING, S.ACTIVE),
+            where=seen,
+            control_channel="",
+            heartbeat_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        ):
+            done["restarted"].append(run.pk)
+            transaction.on_commit(lambda pk=run.pk: runner.launch(pk))
+            logger.warning("run %s: runner went silent; restarting it", run.pk)
+    for pk in done["settled"]:
+        settled = TranscriptionRun.objects.get(pk=pk)
+        transaction.on_commit(lambda r=settled: broadcast.send_status_sync(r.session_id, r))
+    return done
+
+
+def egress_stop_later(run_id: int) -> None:
+    from transcription.tasks import stop_egress
+
+    stop_egress.delay(run_id)
+
+
 # --- Used by the pipeline ----------------------------------------------------------------
 
 
@@ -166,6 +225,14 @@ def run_activate(*, run_id: int, started_at: datetime) -> bool:
             started_at=started_at
         )
     return activated
+
+
+def run_ingest_ready(*, run_id: int, port: int | None) -> None:
+    TranscriptionRun.objects.filter(pk=run_id).update(ingest_port=port)
+
+
+def run_egress_started(*, run_id: int, egress_id: str, status: str) -> None:
+    TranscriptionRun.objects.filter(pk=run_id).update(egress_id=egress_id, egress_status=status)
 
 
 def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:

@@ -26,11 +26,17 @@ TERMINAL = (S.STOPPED, S.FAILED)
 
 
 def transition(
-    run_id: int, to: str, *, only_from: tuple[str, ...] | None = None, **fields: Any
+    run_id: int,
+    to: str,
+    *,
+    only_from: tuple[str, ...] | None = None,
+    where: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> bool:
     """Move run ``run_id`` to ``to`` if its current status allows it; return whether it moved.
 
-    ``only_from`` narrows the allowed sources further (e.g. a claim: STARTING -> ACTIVE only).
+    ``only_from`` narrows the allowed sources further (e.g. a claim: STARTING -> ACTIVE only);
+    ``where`` adds conditions (e.g. the heartbeat a supervisor saw, so two never both win).
     Terminal statuses also stamp ``ended_at``.
     """
     sources = ALLOWED[to]
@@ -38,7 +44,7 @@ def transition(
         sources = tuple(s for s in sources if s in only_from)
     if to in TERMINAL:
         fields.setdefault("ended_at", timezone.now())
-    updated = TranscriptionRun.objects.filter(pk=run_id, status__in=sources).update(
-        status=to, **fields
-    )
+    updated = TranscriptionRun.objects.filter(
+        pk=run_id, status__in=sources, **(where or {})
+    ).update(status=to, **fields)
     return updated == 1

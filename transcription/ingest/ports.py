@@ -50,9 +50,21 @@ class PortPool:
         with self._lock:
             return frozenset(self._in_use)
 
-    def acquire(self) -> int:
-        """A free, bindable port, now reserved until :meth:`release`."""
+    def acquire(self, preferred: int | None = None) -> int:
+        """A free, bindable port, now reserved until :meth:`release`.
+
+        ``preferred`` is taken when it is in the range and free: a run restarted after a crash
+        gets its old port back, so its egress (which retries the same URL) reconnects.
+        """
         with self._lock:
+            if (
+                preferred is not None
+                and self.start <= preferred <= self.end
+                and preferred not in self._in_use
+                and port_is_bindable(self.host, preferred)
+            ):
+                self._in_use.add(preferred)
+                return preferred
             for _ in range(len(self)):
                 port = self._next
                 self._next = self.start if port == self.end else port + 1

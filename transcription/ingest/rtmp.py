@@ -102,6 +102,7 @@ class RtmpIngest:
         idle_timeout: float = 10.0,
         chunk_bytes: int = 640,
         max_buffered_seconds: float = 30.0,
+        preferred_port: int | None = None,
     ) -> None:
         if not stream_key or chunk_bytes <= 0 or chunk_bytes % 2:
             raise ValueError("a stream key and an even chunk size are required")
@@ -114,6 +115,7 @@ class RtmpIngest:
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
         self.chunk_bytes = chunk_bytes
+        self.preferred_port = preferred_port
         self.status = IngestStatus.NEW
         self.port: int | None = None
         self.restarts = 0
@@ -173,8 +175,8 @@ class RtmpIngest:
         """
         if self.status is not IngestStatus.NEW:
             raise RuntimeError("an ingest starts once")
-        for _ in range(3):
-            port = self.ports.acquire()
+        for attempt in range(3):
+            port = self.ports.acquire(self.preferred_port if attempt == 0 else None)
             try:
                 self._server = await asyncio.start_server(
                     self._on_client, self.ports.host, port, backlog=8
