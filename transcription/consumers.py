@@ -65,6 +65,7 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
         self.group = ""
         self.control_channel = ""
         self.run_mode: str | None = None
+        self.sent_audio = False
         self.frame_times: deque[float] = deque(maxlen=MAX_FRAMES_PER_SECOND + 1)
         # Close codes only reach the client after the handshake: accept, then close.
         await self.accept()
@@ -94,10 +95,22 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
         return segments, selectors.run_current(session=self.session)
 
     async def disconnect(self, code: int) -> None:
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Stop receiving and sending for this client (idempotent)."""
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            if self.control_channel and self.run_mode == TranscriptionRun.Mode.BROWSER:
+            self.group = ""
+            if self.sent_audio and self.control_channel:
                 await self._to_run({"type": "audio.leave", "source": self.user.identity})
+            self.control_channel = ""
+
+    async def _reject(self, code: int) -> None:
+        """Close for bad input; whatever the client still sends before it hears the close
+        (Daphne keeps delivering it) is ignored, and it gets no more events."""
+        await self._leave()
+        await self.close(code=code)
 
     # --- client -> server -----------------------------------------------------------------
 
@@ -112,14 +125,15 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
     async def _on_audio(self, frame: bytes) -> None:
         size = len(frame)
         if size < MIN_FRAME_BYTES or size > MAX_FRAME_BYTES or size % 2:
-            await self.close(code=CLOSE_BAD_FRAME)
+            await self._reject(CLOSE_BAD_FRAME)
             return
         now = time.monotonic()
         self.frame_times.append(now)
         if len(self.frame_times) > MAX_FRAMES_PER_SECOND and now - self.frame_times[0] < 1.0:
-            await self.close(code=CLOSE_FLOOD)
+            await self._reject(CLOSE_FLOOD)
             return
         if self.control_channel and self.run_mode == TranscriptionRun.Mode.BROWSER:
+            self.sent_audio = True
             await self._to_run(
                 {
                     "type": "audio.frame",
@@ -130,13 +144,13 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
             )
 
     async def _on_text(self, text: str) -> None:
-        if len(text) > MAX_TEXT_BYTES:
-            await self.close(code=CLOSE_MALFORMED)
+        if len(text) > MAX_TEXT_BYTES or len(text.encode()) > MAX_TEXT_BYTES:
+            await self._reject(CLOSE_MALFORMED)
             return
         try:
             message = json.loads(text)
         except ValueError:
-            await self.close(code=CLOSE_MALFORMED)
+            await self._reject(CLOSE_MALFORMED)
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
@@ -150,14 +164,14 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
                     isinstance(s, str) and 0 < len(s) <= MAX_IDENTITY_LENGTH for s in speakers
                 )
             ):
-                await self.close(code=CLOSE_MALFORMED)
+                await self._reject(CLOSE_MALFORMED)
                 return
             if self.control_channel:
                 await self._to_run(
                     {"type": "speakers.active", "speakers": speakers, "at": time.time()}
                 )
         else:
-            await self.close(code=CLOSE_MALFORMED)
+            await self._reject(CLOSE_MALFORMED)
 
     async def _to_run(self, message: dict[str, Any]) -> None:
         try:
@@ -169,10 +183,12 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
     # --- group events -> client -----------------------------------------------------------
 
     async def transcript_event(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(event["payload"]))
+        if self.group:
+            await self.send(text_data=json.dumps(event["payload"]))
 
     async def transcription_status(self, event: dict[str, Any]) -> None:
-        await self._apply_status(event["payload"], event.get("control_channel", ""))
+        if self.group:
+            await self._apply_status(event["payload"], event.get("control_channel", ""))
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "session_ended"})

@@ -151,8 +151,8 @@ class RunPipeline:
             logger.info("run %s is already finished; nothing to do", self.run_id)
             return
         self._run = run
-        stream = self._stream or stream_for(run)
         try:
+            stream = self._stream or stream_for(run)
             await stream.start()
         except SttError as exc:
             logger.warning("run %s: provider refused to start: %s", self.run_id, exc.message)
@@ -310,9 +310,10 @@ class RunPipeline:
         for source in mixed.active:
             self.timeline.add_activity(source, mixed.start, mixed.start + tick)
         await self._stream_live.send_audio(mixed.pcm)
-        self.counters.audio_seconds += tick
         self.counters.audio_chunks += 1
         self.counters.audio_bytes += len(mixed.pcm)
+        # From the integer byte count: adding float ticks drifts (8 h would bill 481 minutes).
+        self.counters.audio_seconds = self.counters.audio_bytes / BYTES_PER_SECOND
         self.counters.reconnect_count = self._reconnect_base + self._stream_live.reconnects
 
     def on_tick_failed(self, exc: BaseException) -> None:
@@ -358,9 +359,9 @@ class RunPipeline:
         try:
             async for pcm in self.ingest.chunks():
                 await stream.send_audio(pcm)
-                self.counters.audio_seconds += len(pcm) / BYTES_PER_SECOND
                 self.counters.audio_chunks += 1
                 self.counters.audio_bytes += len(pcm)
+                self.counters.audio_seconds = self.counters.audio_bytes / BYTES_PER_SECOND
                 self.counters.reconnect_count = self._reconnect_base + stream.reconnects
         except NoPublisher as exc:
             raise SourceFailure(

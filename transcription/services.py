@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from identity.models import User
-from rooms.errors import Conflict
+from rooms.errors import Conflict, DomainError
 from sessions_app.models import Participant, VideoSession
 from transcription import broadcast, transitions
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
@@ -31,6 +31,10 @@ def run_mode_for(session: VideoSession, requested: str | None = None) -> str:
 
     ``TRANSCRIPTION_MODE`` can force either; an explicit request wins over both.
     """
+    if requested == TranscriptionRun.Mode.SERVER and not session.uses_livekit:
+        raise DomainError(
+            "Server transcription needs LiveKit video for this session.", code="mode_unavailable"
+        )
     if requested:
         return requested
     forced = settings.TRANSCRIPTION_MODE
@@ -278,6 +282,9 @@ def segments_upsert(*, finals: list[FinalSegment]) -> int:
     """
     if not finals:
         return 0
+    # One row per (session, utterance) per statement: PostgreSQL refuses to upsert a row twice
+    # in one INSERT ... ON CONFLICT. The last version of a final wins.
+    finals = list({(f.session_id, f.utterance_id): f for f in finals}.values())
     wanted = {(f.session_id, f.speaker_identity) for f in finals if f.speaker_identity}
     participants: dict[tuple[int, str], int] = {}
     if wanted:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import soundfile
 from channels.testing import WebsocketCommunicator
 
 from transcription import runner
+from transcription.models import TranscriptionRun
+from transcription.services import run_stop
 
 SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "speech" / "two_cities_opening.flac"
 
@@ -84,3 +88,47 @@ def embedded_runner(settings):
     settings.TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS = 1.0
     yield
     runner._main_loop = None
+
+
+def wait_for_run(run_id: int, predicate, *, timeout: float = 30.0):
+    """Poll the run row until ``predicate(run)`` holds (sync tests); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = TranscriptionRun.objects.get(pk=run_id)
+        if predicate(run):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} is still {run.status} after {timeout} s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def background_loop(embedded_runner):
+    """An event loop in a thread that plays Daphne's loop for sync tests: embedded runs that a
+    request launches execute there, with the real pipeline.
+
+    Teardown stops any run still unfinished and fails the test if it does not finish in time
+    (a run that cannot be stopped is a bug, not something to sweep away).
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="embedded-runs", daemon=True)
+    thread.start()
+    runner.bind_loop(loop)
+    try:
+        yield loop
+        for run in TranscriptionRun.objects.filter(status__in=TranscriptionRun.UNFINISHED):
+            run_stop(run=run, reason="test teardown")
+            wait_for_run(run.pk, lambda r: r.is_finished)
+    finally:
+
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        if not thread.is_alive():
+            loop.close()
