@@ -17,7 +17,15 @@ VENV_BIN = Path(sys.executable).parent
 
 def setup_django(extra_env: dict[str, str]) -> dict[str, str]:
     """Point this process (and the children started later) at a fresh database; migrate it."""
-    env = {"DEBUG": "true", "ALLOWED_HOSTS": "127.0.0.1,localhost", **extra_env}
+    # Production settings (DEBUG off: no query log, no debug cursor), plain HTTP on loopback.
+    env = {
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-secret-key-" + "x7Qp2" * 8,
+        "TRANSCRIPTION_JWT_SECRET": "benchmark-only-jwt-secret-" + "k3Vz" * 4,
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **extra_env,
+    }
     if not os.environ.get("DATABASE_URL"):
         workdir = tempfile.mkdtemp(prefix="rooms-bench-")
         env["SQLITE_PATH"] = str(Path(workdir) / "bench.sqlite3")

@@ -141,7 +141,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "rooms.layers.EmbeddedChannelLayer",
             # Room for a burst of audio frames from many senders before the runner reads them.
             "CONFIG": {"capacity": 2000},
         }
