@@ -15,10 +15,8 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from identity.models import User
 from sessions_app import mesh
-from sessions_app.models import VideoSession
-from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, ws_authenticate
+from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 
 CLOSE_FLOOD = 4008
 CLOSE_MESH_FULL = 4013
@@ -75,25 +73,14 @@ def validate(message: object) -> dict[str, Any] | None:
     return None
 
 
-class MeshSignalConsumer(AsyncWebsocketConsumer):
-    user: User
-    session: VideoSession
-
+class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.group = ""
         self.slot: int | None = None
         self.times: deque[float] = deque(maxlen=MAX_MESSAGES_PER_SECOND + 1)
-        await self.accept()
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        user, session = await ws_authenticate(self.scope, slug)
-        if user is None:
-            await self.close(code=session)
+        if not await self.open_session_socket():
             return
-        if session.status == VideoSession.Status.ENDED:
-            await self._send({"type": "session_ended"})
-            await self.close(code=CLOSE_SESSION_ENDED)
-            return
-        self.user, self.session = user, session
+        session, user = self.session, self.user
         self.peer = mesh.MeshPeer(
             peer_id=mesh.new_peer_id(),
             channel=self.channel_name,

@@ -7,6 +7,7 @@ get in; an outsider cannot tell a forbidden session from a missing one.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -60,3 +61,29 @@ def _session_for(user: User, slug: str) -> VideoSession | None:
         return session_get_for_user(user=user, slug=slug)
     except Http404:
         return None
+
+
+class SessionSocketMixin:
+    """``open_session_socket()`` for the consumers of a session's WebSockets.
+
+    Close codes only reach a client after the handshake, so it accepts first, then closes with
+    4001/4003 for strangers and 4004 (after a ``session_ended`` message) once the session
+    ended. On success ``self.user`` and ``self.session`` are set.
+    """
+
+    user: User
+    session: VideoSession
+
+    async def open_session_socket(self) -> bool:
+        await self.accept()  # type: ignore[attr-defined]
+        slug = self.scope["url_route"]["kwargs"]["slug"]  # type: ignore[attr-defined]
+        user, session = await ws_authenticate(self.scope, slug)  # type: ignore[attr-defined]
+        if user is None:
+            await self.close(code=session)  # type: ignore[attr-defined]
+            return False
+        if session.status == VideoSession.Status.ENDED:
+            await self.send(text_data=json.dumps({"type": "session_ended"}))  # type: ignore[attr-defined]
+            await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
+            return False
+        self.user, self.session = user, session
+        return True

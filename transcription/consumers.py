@@ -16,9 +16,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from identity.models import User
-from sessions_app.models import VideoSession
-from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, ws_authenticate
+from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 from transcription import broadcast, selectors
 from transcription.models import TranscriptionRun
 
@@ -49,10 +47,7 @@ _NO_DB_MESSAGES = frozenset(
 )
 
 
-class TranscriptConsumer(AsyncWebsocketConsumer):
-    session: VideoSession
-    user: User
-
+class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in _NO_DB_MESSAGES:
             handler = getattr(self, get_handler_name(message), None)
@@ -67,18 +62,9 @@ class TranscriptConsumer(AsyncWebsocketConsumer):
         self.run_mode: str | None = None
         self.sent_audio = False
         self.frame_times: deque[float] = deque(maxlen=MAX_FRAMES_PER_SECOND + 1)
-        # Close codes only reach the client after the handshake: accept, then close.
-        await self.accept()
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        user, session = await ws_authenticate(self.scope, slug)
-        if user is None:
-            await self.close(code=session)
+        if not await self.open_session_socket():
             return
-        if session.status == VideoSession.Status.ENDED:
-            await self.send_json({"type": "session_ended"})
-            await self.close(code=CLOSE_SESSION_ENDED)
-            return
-        self.user, self.session = user, session
+        session, user, slug = self.session, self.user, self.session.slug
         self.group = broadcast.session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json(
