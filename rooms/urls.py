@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.conf.urls.static import static
+from django.conf.urls.static import static as static_urls
+from django.templatetags.static import static
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -38,4 +39,4 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    urlpatterns += static_urls(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
