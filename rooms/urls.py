@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.conf.urls.static import static as static_urls
-from django.templatetags.static import static
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -22,12 +23,15 @@ api_patterns = [
     path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
-    path(
-        "",
-        RedirectView.as_view(pattern_name="spaces:list", permanent=False),
-        name="home",
-    ),
+    path("", RedirectView.as_view(pattern_name="spaces:list", permanent=False), name="home"),
+    path("favicon.ico", favicon),
     path("accounts/", include("allauth.urls")),
     path("me/", include("identity.urls")),
     path("spaces/", include("spaces.urls")),
