@@ -148,7 +148,7 @@ class RunPipeline:
             run_id=self.run_id, control_channel=self.channel
         )
         if run is None:
-            logger.info("run %s is already finished; nothing to do", self.run_id)
+            logger.info("run %s is finished or held by another runner; nothing to do", self.run_id)
             return
         self._run = run
         try:

@@ -210,10 +210,15 @@ def egress_stop_later(run_id: int) -> None:
 
 
 def run_attach(*, run_id: int, control_channel: str) -> TranscriptionRun | None:
-    """Record where the runner listens; None if the run is already finished (nothing to do)."""
-    updated = TranscriptionRun.objects.filter(pk=run_id, status__in=(S.STARTING, S.ACTIVE)).update(
-        control_channel=control_channel, heartbeat_at=timezone.now()
-    )
+    """Claim a STARTING run nobody has claimed yet and record where this runner listens.
+
+    None when there is nothing to do: the run is finished, or another runner already holds it
+    (a second delivery of the same task, or a relaunch racing a live runner). The claim is one
+    conditional UPDATE, so of two runners exactly one wins.
+    """
+    updated = TranscriptionRun.objects.filter(
+        pk=run_id, status=S.STARTING, control_channel=""
+    ).update(control_channel=control_channel, heartbeat_at=timezone.now())
     if not updated:
         return None
     return TranscriptionRun.objects.select_related("session").get(pk=run_id)

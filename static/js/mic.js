@@ -3,8 +3,10 @@
 // (a peer-to-peer call, the transcript), the #btn-mic toggle, and a PCM tap that turns the
 // stream into 40 ms frames of PCM16LE 16 kHz mono through static/js/pcm-worklet.js.
 //
-// Events on `document`: "rooms:mic-stream" (detail: the MediaStream, once acquired),
-// "rooms:mic-muted" (detail: {muted}), "rooms:mic-ended" (the device went away).
+// Events on `document`: "rooms:mic-stream" (detail: the MediaStream, when acquired and again
+// after `setDevice` swapped it for another device's), "rooms:mic-muted" (detail: {muted}),
+// "rooms:mic-ended" (the device went away). Whether the microphone is on is the track's
+// `enabled` flag and nothing else: peers hear it and the transcript gets it only while it is set.
 (function () {
   "use strict";
 
@@ -13,8 +15,16 @@
   const button = document.getElementById("btn-mic");
   const notice = document.getElementById("video-notice");
 
+  const CONSTRAINTS = {
+    channelCount: 1,
+    echoCancellation: true,
+    noiseSuppression: true,
+    autoGainControl: true,
+  };
+
   let streamPromise = null;
   let context = null;
+  let source = null;
   let node = null;
   let tapPromise = null;
   let frameHandler = null;
@@ -22,37 +32,66 @@
   let owned = false;
   let stopped = false;
 
+  /** Makes `stream` the page's microphone, its tracks on or off, and tells the page. */
+  function adopt(stream, on) {
+    Rooms.micStream = stream;
+    stream.getAudioTracks().forEach((track) => {
+      track.enabled = on;
+      track.addEventListener("ended", () => {
+        if (Rooms.micStream !== stream) return; // replaced by setDevice, not unplugged
+        render();
+        document.dispatchEvent(new CustomEvent("rooms:mic-ended"));
+      });
+    });
+    document.dispatchEvent(new CustomEvent("rooms:mic-stream", { detail: stream }));
+    return stream;
+  }
+
   /** The page's microphone stream, muted at first; asks for permission the first time. */
   function acquire() {
     if (!streamPromise) {
       streamPromise = navigator.mediaDevices
-        .getUserMedia({
-          audio: {
-            channelCount: 1,
-            echoCancellation: true,
-            noiseSuppression: true,
-            autoGainControl: true,
-          },
-          video: false,
-        })
-        .then((stream) => {
-          Rooms.micStream = stream;
-          stream.getAudioTracks().forEach((track) => {
-            track.enabled = false;
-            track.addEventListener("ended", () => {
-              render();
-              document.dispatchEvent(new CustomEvent("rooms:mic-ended"));
-            });
-          });
-          document.dispatchEvent(new CustomEvent("rooms:mic-stream", { detail: stream }));
-          return stream;
-        })
+        .getUserMedia({ audio: CONSTRAINTS, video: false })
+        .then((stream) => adopt(stream, false))
         .catch((error) => {
           streamPromise = null;
           throw error;
         });
     }
     return streamPromise;
+  }
+
+  /**
+   * Switches to another microphone, keeping its on/off state; the PCM tap follows, and so does
+   * everyone listening for "rooms:mic-stream" (the peer connections).
+   */
+  async function setDevice(deviceId) {
+    const previous = await acquire();
+    const on = isOn();
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { ...CONSTRAINTS, deviceId: { exact: deviceId } },
+      video: false,
+    });
+    if (stopped || Rooms.micStream !== previous) {
+      stream.getTracks().forEach((track) => track.stop());
+      return Rooms.micStream;
+    }
+    streamPromise = Promise.resolve(stream);
+    adopt(stream, on);
+    previous.getTracks().forEach((track) => track.stop());
+    if (context && node) {
+      if (source) source.disconnect();
+      source = context.createMediaStreamSource(stream);
+      source.connect(node);
+    }
+    render();
+    return stream;
+  }
+
+  /** The id of the microphone in use, or null before it is acquired. */
+  function deviceId() {
+    const track = Rooms.micStream && Rooms.micStream.getAudioTracks()[0];
+    return track ? track.getSettings().deviceId || null : null;
   }
 
   function isOn() {
@@ -83,9 +122,10 @@
       // The browser's own rate (usually 48 kHz): the worklet resamples to 16 kHz itself.
       context = new AudioContext({ latencyHint: "interactive" });
       tapPromise = (async () => {
-        const stream = await acquire();
+        await acquire();
         await context.audioWorklet.addModule(workletUrl);
-        const source = context.createMediaStreamSource(stream);
+        // The current stream: setDevice may have replaced it while the worklet loaded.
+        source = context.createMediaStreamSource(Rooms.micStream);
         node = new AudioWorkletNode(context, "rooms-pcm", {
           numberOfInputs: 1,
           numberOfOutputs: 1,
@@ -107,6 +147,7 @@
         tapPromise = null;
         if (context) context.close();
         context = null;
+        source = null;
         node = null;
         throw error;
       });
@@ -133,7 +174,7 @@
     if (Rooms.micStream) Rooms.micStream.getTracks().forEach((track) => track.stop());
     if (context) context.close();
     Rooms.micStream = null;
-    streamPromise = tapPromise = context = node = null;
+    streamPromise = tapPromise = context = source = node = null;
     if (owned) button.disabled = true;
     render();
     document.dispatchEvent(new CustomEvent("rooms:mic-muted", { detail: { muted: true } }));
@@ -179,6 +220,8 @@
 
   Rooms.mic = {
     acquire,
+    setDevice,
+    deviceId,
     isOn,
     setOn,
     startTap,

@@ -1,5 +1,6 @@
-// Session page: joins the session through the API, then connects video (LiveKit when configured).
-// The live transcript sidebar is driven by transcript.js.
+// Session page: joins the session through the API, then connects video: LiveKit here when the
+// session uses it (`config.videoMode === "livekit"`), else the peer-to-peer mesh of mesh.js.
+// The live transcript sidebar is driven by transcript.js, the page's microphone by mic.js.
 (function () {
   "use strict";
 
@@ -35,6 +36,41 @@
   const Rooms = (window.Rooms = window.Rooms || {});
   Rooms.csrfToken = csrfToken;
   Rooms.api = api;
+
+  // Device pickers (#select-camera, #select-mic), for both video modes: filled from
+  // enumerateDevices() once the page may see device labels; what a choice does is the mode's.
+  const pickers = {
+    videoinput: document.getElementById("select-camera"),
+    audioinput: document.getElementById("select-mic"),
+  };
+  const PICKER_FALLBACK = { videoinput: "Camera", audioinput: "Microphone" };
+
+  /** Lists the devices; `inUse` ({videoinput, audioinput}: device ids) selects what runs now. */
+  async function refreshDevices(inUse) {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+    for (const [kind, select] of Object.entries(pickers)) {
+      if (!select) continue;
+      const current = (inUse && inUse[kind]) || select.value;
+      const options = devices
+        .filter((d) => d.kind === kind && d.deviceId)
+        .map((d, i) => new Option(d.label || `${PICKER_FALLBACK[kind]} ${i + 1}`, d.deviceId));
+      select.replaceChildren(...options);
+      if (options.some((o) => o.value === current)) select.value = current;
+      select.disabled = options.length === 0;
+    }
+  }
+
+  /** `handler(deviceId)` runs when the user picks a device of `kind`. */
+  function onDeviceChosen(kind, handler) {
+    const select = pickers[kind];
+    if (select) select.addEventListener("change", () => handler(select.value));
+  }
+
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", () => refreshDevices());
+  }
+  Rooms.devices = { refresh: refreshDevices, onChosen: onDeviceChosen };
 
   function showNotice(text) {
     notice.textContent = text;
@@ -101,6 +137,21 @@
       camButton.setAttribute("aria-pressed", String(on));
     });
     leaveButton.addEventListener("click", () => room.disconnect());
+    const activeDevices = () => ({
+      videoinput: room.getActiveDevice("videoinput"),
+      audioinput: room.getActiveDevice("audioinput"),
+    });
+    for (const kind of ["videoinput", "audioinput"]) {
+      onDeviceChosen(kind, async (deviceId) => {
+        try {
+          await room.switchActiveDevice(kind, deviceId);
+        } catch (error) {
+          showNotice(`Could not switch device: ${error.message}`);
+        }
+        refreshDevices(activeDevices());
+      });
+    }
+    refreshDevices(activeDevices());
     return room;
   }
 
@@ -126,6 +177,8 @@
       } catch (error) {
         showNotice(`Video could not connect: ${error.message}`);
       }
+    } else if (config.videoMode === "mesh") {
+      grid.dataset.empty = ""; // mesh.js shows the call
     } else {
       grid.dataset.empty = "";
       showNotice(join.message);

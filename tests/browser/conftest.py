@@ -5,7 +5,7 @@
   ``test_<name>`` database of ``DATABASE_URL``; SQLite: the test database file that
   ``rooms/settings.py`` names). Its stdout and stderr go to ``artifacts/<test>-daphne.log``.
   Tests must use ``@pytest.mark.django_db(transaction=True)`` so their rows are committed and
-  visible to it.
+  visible to it. ``@pytest.mark.daphne_env(NAME="value", ...)`` adds settings to its environment.
 - ``launch_chromium``: Debian's ``/usr/bin/chromium`` through Playwright, one process per call
   because the fake microphone file is a process-wide flag.
 - ``login_context``: a browser context signed in as a user (a Django session made with
@@ -59,6 +59,12 @@ _SERVER_ENV_DROPPED = (
     "DATABASE_URL",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "daphne_env(**variables): extra environment for the daphne_server fixture"
+    )
 
 
 def _free_port() -> int:
@@ -141,6 +147,9 @@ def daphne_server(
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
     )
+    marker = request.node.get_closest_marker("daphne_env")
+    if marker:
+        env.update({name: str(value) for name, value in marker.kwargs.items()})
     log_path = artifacts_dir / f"{_artifact_name(request)}-daphne.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -549,3 +549,13 @@ def test_usage_baseline_resumes_from_the_stored_meter(video_session):
     services.usage_checkpoint(counters={run.pk: counters})
 
     assert services.usage_baseline(run_id=run.pk) == counters
+
+
+def test_run_attach_lets_exactly_one_runner_claim_a_run(video_session):
+    run = TranscriptionRun.objects.create(session=video_session, mode="BROWSER", provider="local")
+
+    assert services.run_attach(run_id=run.pk, control_channel="first") is not None
+    # A second delivery of the same task finds the run claimed and leaves it alone.
+    assert services.run_attach(run_id=run.pk, control_channel="second") is None
+    run.refresh_from_db()
+    assert run.control_channel == "first"
