@@ -85,3 +85,16 @@ def child_process(args: list[str], *, env: dict[str, str], log: Path) -> Iterato
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=5)
+
+
+def reset_broker_pools() -> None:
+    """Close this process's broker connections and forget the pools, so the next ``delay``
+    connects afresh to the current ``broker_url`` (a pool closed by an earlier test, or one
+    made for another URL, is never reused)."""
+    from kombu import pools as kombu_pools
+
+    from rooms.celery import app as celery_app
+
+    kombu_pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

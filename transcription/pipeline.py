@@ -369,10 +369,11 @@ class RunPipeline:
             ) from exc
 
     async def _stop_server_source(self) -> None:
-        if self.ingest is not None:
-            await self.ingest.stop()
+        # The egress first: with the ingest gone first it would retry its push meanwhile.
         if self.egress_id:
             await self._stop_egress(self.egress_id)
+        if self.ingest is not None:
+            await self.ingest.stop()
 
     async def _stop_egress(self, egress_id: str) -> None:
         try:
@@ -387,6 +388,11 @@ class RunPipeline:
 
     async def _on_event(self, event: SttEvent) -> None:
         speaker = self.timeline.attribute(event.start, event.end)
+        if speaker and speaker not in self.names:
+            # Server mode learns speakers from identities only: one lookup per new speaker.
+            self.names[speaker] = await database_sync_to_async(services.participant_name)(
+                session_id=self.session_id, identity=speaker
+            )
         name = self.names.get(speaker) if speaker else None
         start = round(self.offset + event.start, 3)
         end = round(self.offset + max(event.end, event.start), 3)

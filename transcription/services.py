@@ -91,6 +91,7 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     return run
 
 
+@transaction.atomic
 def run_stop(*, run: TranscriptionRun, reason: str = "", error_code: str = "") -> TranscriptionRun:
     """Ask ``run`` to stop: it flushes its finals and usage, then becomes STOPPED — or FAILED
     with ``reason`` shown to users when ``error_code`` is given (e.g. its egress failed).
@@ -151,6 +152,7 @@ def egress_event_handle(*, egress_id: str, status: str, error: str = "") -> None
 MAX_RESTARTS = 5
 
 
+@transaction.atomic
 def runs_supervise() -> dict[str, list[int]]:
     """Find runs whose runner went silent (worker killed, task lost) and act (Celery beat).
 
@@ -244,6 +246,15 @@ def run_egress_started(*, run_id: int, egress_id: str, status: str) -> None:
     TranscriptionRun.objects.filter(pk=run_id).update(egress_id=egress_id, egress_status=status)
 
 
+def participant_name(*, session_id: int, identity: str) -> str | None:
+    """The display name of a session's participant, for attributing finals."""
+    return (
+        Participant.objects.filter(session_id=session_id, identity=identity)
+        .values_list("name", flat=True)
+        .first()
+    )
+
+
 def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:
     """Stamp the heartbeat of every live run in ``run_ids`` (one UPDATE for all of them).
 
@@ -255,6 +266,7 @@ def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:
     return dict(TranscriptionRun.objects.filter(pk__in=run_ids).values_list("pk", "status"))
 
 
+@transaction.atomic
 def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> TranscriptionRun:
     """End the run: FAILED when there is an error (given, or recorded when it was asked to
     stop), else STOPPED. Usage is finalised."""

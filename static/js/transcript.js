@@ -225,6 +225,10 @@
       showError("");
     }
     if (["STOPPED", "FAILED", "NONE"].includes(status.status)) dropPartials();
+    // A new (or restarted) server-mode run knows nobody's speaking state yet: tell it.
+    if (status.status === "ACTIVE" && previous !== "ACTIVE" && activeSpeakers) {
+      sendJson({ type: "active_speakers", speakers: activeSpeakers });
+    }
     renderStatus();
     updateAudio();
   }

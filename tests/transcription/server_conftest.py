@@ -36,12 +36,19 @@ import pytest
 import pytest_asyncio
 from celery import Celery
 from channels.db import database_sync_to_async
-from kombu import pools as kombu_pools
 
 from rooms.celery import app as celery_app
 from tests.fakes.gladia import FakeGladia
 from tests.fakes.livekit import FIXTURE, FakeLiveKit, encode_flv
-from tests.live import ROOT, VENV_BIN, child_env, child_process, free_port, wait_for_port
+from tests.live import (
+    ROOT,
+    VENV_BIN,
+    child_env,
+    child_process,
+    free_port,
+    reset_broker_pools,
+    wait_for_port,
+)
 from tests.transcription.conftest import Client
 
 T = TypeVar("T")
@@ -459,7 +466,7 @@ def server_mode_fixture(
     previous = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
     celery_app.conf.task_always_eager = False
     celery_app.conf.broker_url = stack.redis_url
-    _reset_broker_pools()
+    reset_broker_pools()
 
     async def start_fakes() -> None:
         stack.livekit = FakeLiveKit(
@@ -501,7 +508,7 @@ def server_mode_fixture(
     finally:
         stack.fakes.run(stop_fakes())
         celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
-        _reset_broker_pools()
+        reset_broker_pools()
 
 
 def _runs_in_progress(worker: str) -> list[Any]:
@@ -515,15 +522,6 @@ def _runs_in_progress(worker: str) -> list[Any]:
         for task in tasks
         if task["name"] == "transcription.tasks.run_ingest"
     ]
-
-
-def _reset_broker_pools() -> None:
-    """Close this process's broker connections and forget the pools, so the next ``delay``
-    connects afresh to the current ``broker_url`` (a pool closed by an earlier test, or one
-    made for another URL, is never reused)."""
-    kombu_pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 @pytest_asyncio.fixture(name="watch")

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 
 from rooms.celery import app as celery_app
 from sessions_app.services import session_join
-from tests.live import ROOT, VENV_BIN, child_env, child_process, free_port
+from tests.live import ROOT, VENV_BIN, child_env, child_process, free_port, reset_broker_pools
 from tests.transcription.conftest import Client, frames, speech_pcm
 from transcription.models import TranscriptionRun, TranscriptSegment
 from transcription.services import run_start, run_stop
@@ -90,7 +90,7 @@ def celery_worker(settings, redis_url, tmp_path):
     with child_process(args, env=env, log=log) as worker:
         yield worker
     celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
-    celery_app.pool.force_close_all()
+    reset_broker_pools()
 
 
 async def test_run_executes_in_a_celery_ingest_worker_over_redis(

@@ -559,3 +559,17 @@ def test_run_attach_lets_exactly_one_runner_claim_a_run(video_session):
     assert services.run_attach(run_id=run.pk, control_channel="second") is None
     run.refresh_from_db()
     assert run.control_channel == "first"
+
+
+def test_participant_name_names_only_participants_of_that_session(video_session, owner, member):
+    from sessions_app.services import participant_upsert
+
+    participant_upsert(session=video_session, user=owner)
+    other = VideoSessionFactory(space=video_session.space, created_by=owner)
+
+    assert (
+        services.participant_name(session_id=video_session.pk, identity=owner.identity)
+        == owner.name
+    )
+    assert services.participant_name(session_id=video_session.pk, identity=member.identity) is None
+    assert services.participant_name(session_id=other.pk, identity=owner.identity) is None
