@@ -323,22 +323,23 @@ async def test_frames_of_100_bytes_to_64_kib_are_accepted(member, video_session,
     await client.disconnect()
 
 
-async def test_51_frames_within_one_second_are_closed_with_4008(member, video_session):
+async def test_more_than_the_burst_allowance_at_once_is_closed_with_4008(member, video_session):
     client = Client(member, video_session.slug)
     await _join(client)
 
-    for _ in range(51):
+    for _ in range(110):
         await client.comm.send_to(bytes_data=FRAME)
 
     assert await client.close_code() == 4008
     await client.disconnect()
 
 
-async def test_50_frames_in_one_second_are_not_a_flood(member, video_session):
+async def test_a_bunched_burst_of_two_seconds_of_frames_is_not_a_flood(member, video_session):
+    # A page sending 25-40 frames/s can have 2 s of them arrive at once after a stall.
     client = Client(member, video_session.slug)
     await _join(client)
 
-    for _ in range(50):
+    for _ in range(95):
         await client.comm.send_to(bytes_data=FRAME)
 
     await _still_healthy(client)
@@ -526,7 +527,7 @@ async def test_a_flooding_client_is_closed_and_its_excess_frames_reach_no_run(
     client = Client(member, video_session.slug)
     await _join(client)
 
-    for _ in range(80):
+    for _ in range(160):
         await client.comm.send_to(bytes_data=FRAME)
 
     assert await client.close_code() == 4008
@@ -537,7 +538,8 @@ async def test_a_flooding_client_is_closed_and_its_excess_frames_reach_no_run(
         except TimeoutError:
             break
         kinds.append(message["type"])
-    assert kinds.count("audio.frame") == 50
+    # The burst allowance (100) plus the little refilled while the frames were being sent.
+    assert 100 <= kinds.count("audio.frame") <= 105
     # The closed client's source is taken out of the mix.
     assert kinds[-1] == "audio.leave"
     await client.disconnect()
