@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connection
 
@@ -98,3 +99,18 @@ def reset_broker_pools() -> None:
     kombu_pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+
+
+def session_socket(user: object | None, path: str) -> WebsocketCommunicator:
+    """A WebSocket to the real ASGI app as a same-origin page of ``user`` would open it
+    (``None``: not signed in)."""
+    from rooms.asgi import application
+
+    comm = WebsocketCommunicator(
+        application,
+        path,
+        headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")],
+    )
+    if user is not None:
+        comm.scope["user"] = user
+    return comm

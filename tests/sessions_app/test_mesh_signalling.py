@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 
 from sessions_app import mesh
@@ -22,6 +21,7 @@ from sessions_app.services import session_end
 from sessions_app.tokens import transcription_token_create
 from spaces.models import SpaceMember
 from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
+from tests.live import session_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -46,16 +46,8 @@ class Peer:
     """A signalling client that keeps what it received."""
 
     def __init__(self, user: Any, slug: str, *, query: str = "") -> None:
-        from rooms.asgi import application
-
         path = f"/ws/sessions/{slug}/signal/" + (f"?{query}" if query else "")
-        self.comm = WebsocketCommunicator(
-            application,
-            path,
-            headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")],
-        )
-        if user is not None:
-            self.comm.scope["user"] = user
+        self.comm = session_socket(user, path)
         self.welcome: dict[str, Any] = {}
 
     @property

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from channels.testing import WebsocketCommunicator
 
+from tests.live import session_socket
 from transcription import runner
 from transcription.models import TranscriptionRun
 from transcription.services import run_stop
@@ -36,16 +36,8 @@ class Client:
     """A transcript WebSocket client that keeps every message it received."""
 
     def __init__(self, user: Any, slug: str, *, query: str = "") -> None:
-        from rooms.asgi import application
-
         path = f"/ws/sessions/{slug}/transcript/" + (f"?{query}" if query else "")
-        self.comm = WebsocketCommunicator(
-            application,
-            path,
-            headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")],
-        )
-        if user is not None:
-            self.comm.scope["user"] = user
+        self.comm = session_socket(user, path)
         self.messages: list[dict[str, Any]] = []
 
     async def connect(self) -> None:
