@@ -6,7 +6,11 @@ channel layer, mixer tick and jitter buffer, pipeline, attribution, group broadc
 out. Each session has a speaker (sending 40 ms frames in real time, one marked frame in five)
 and a listener that timestamps the finals.
 
-    .venv/bin/python -m benchmarks.pipeline_latency --sessions 50 --seconds 20
+The load generator is split over ``--procs`` processes (each owning a slice of the sessions),
+so that one client event loop falling behind does not masquerade as server latency; each
+process also reports how late its speakers sent their frames ("sender lateness").
+
+    .venv/bin/python -m benchmarks.pipeline_latency --sessions 50 --seconds 20 --procs 2
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import time
 
 import httpx
@@ -65,7 +70,11 @@ def prepare(sessions: int) -> tuple[str, list[tuple[str, str, str]]]:
 
 
 async def run(
-    port: int, api_token: str, sessions: list[tuple[str, str, str]], seconds: float
+    port: int,
+    api_token: str,
+    sessions: list[tuple[str, str, str]],
+    seconds: float,
+    barrier: multiprocessing.synchronize.Barrier | None = None,
 ) -> dict:
     from benchmarks.instant_stt import marked_frame, silent_frame
 
@@ -77,6 +86,7 @@ async def run(
     to_provider: list[float] = []
     from_provider: list[float] = []
     received: set[tuple[str, int]] = set()
+    lateness: list[float] = []
     duplicates = 0
     stop_at = 0.0
 
@@ -104,6 +114,7 @@ async def run(
         next_at = time.perf_counter()
         i = 0
         while next_at < stop_at:
+            lateness.append((time.perf_counter() - next_at) * 1000)
             i += 1
             if i % 5 == 0:
                 seq += 1
@@ -130,6 +141,9 @@ async def run(
         await asyncio.wait_for(asyncio.gather(*(a.wait() for a in actives)), timeout=60)
         # Speakers also receive every event; drain them so the server never blocks on them.
         drains = [asyncio.create_task(_drain(ws)) for ws in speakers]
+        if barrier is not None:
+            # Every generator process starts speaking together.
+            await asyncio.to_thread(barrier.wait)
         stop_at = time.perf_counter() + seconds
         await asyncio.gather(*(speak(s[0], ws) for s, ws in zip(sessions, speakers, strict=True)))
         await asyncio.sleep(2.0)
@@ -139,15 +153,52 @@ async def run(
         await ws.close()
     for task in tasks + drains:
         task.cancel()
-    lost = len(set(sent) - received)
     return {
-        "latency_ms": percentiles(latencies),
-        "frame_to_provider_ms": percentiles(to_provider),
-        "provider_to_client_ms": percentiles(from_provider),
+        "latency_ms": latencies,
+        "frame_to_provider_ms": to_provider,
+        "provider_to_client_ms": from_provider,
+        "sender_lateness_ms": lateness,
         "sent": len(sent),
-        "lost": lost,
+        "lost": len(set(sent) - received),
         "duplicates": duplicates,
     }
+
+
+def _generator(
+    port: int,
+    api_token: str,
+    sessions: list[tuple[str, str, str]],
+    seconds: float,
+    barrier: multiprocessing.synchronize.Barrier,
+    results: multiprocessing.Queue,
+) -> None:
+    results.put(asyncio.run(run(port, api_token, sessions, seconds, barrier)))
+
+
+def generate(
+    port: int, api_token: str, sessions: list[tuple[str, str, str]], seconds: float, procs: int
+) -> dict:
+    """Run the load from ``procs`` processes and merge what they measured."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(procs)
+    results: multiprocessing.Queue = context.Queue()
+    slices = [sessions[i::procs] for i in range(procs)]
+    workers = [
+        context.Process(target=_generator, args=(port, api_token, part, seconds, barrier, results))
+        for part in slices
+    ]
+    for worker in workers:
+        worker.start()
+    parts = [results.get(timeout=seconds + 180) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    merged: dict = {}
+    series = ("latency_ms", "frame_to_provider_ms", "provider_to_client_ms", "sender_lateness_ms")
+    for key in series:
+        merged[key] = percentiles([v for part in parts for v in part[key]])
+    for key in ("sent", "lost", "duplicates"):
+        merged[key] = sum(part[key] for part in parts)
+    return merged
 
 
 async def _drain(ws) -> None:
@@ -162,6 +213,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--jitter", type=float, default=0.1, help="mixer jitter buffer, seconds")
+    parser.add_argument("--procs", type=int, default=2, help="load generator processes")
     args = parser.parse_args()
     env = setup_django(
         {
@@ -175,12 +227,13 @@ def main() -> None:
     daphne = start_daphne(env, port, ROOT / "artifacts" / "bench-daphne.log")
     try:
         cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
-        result = asyncio.run(run(port, api_token, sessions, args.seconds))
+        result = generate(port, api_token, sessions, args.seconds, max(1, args.procs))
         cpu = (cpu_seconds(daphne.pid) - cpu0) / (time.monotonic() - t0)
         result.update(
             sessions=args.sessions,
             seconds=args.seconds,
             jitter_s=args.jitter,
+            generator_processes=args.procs,
             daphne_cpu_fraction=round(cpu, 3),
             daphne_rss_mb=round(rss_mb(daphne.pid), 1),
             machine=machine(),
