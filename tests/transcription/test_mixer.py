@@ -307,3 +307,25 @@ def test_quiet_backlog_after_a_stall_is_trimmed_back_to_the_jitter_allowance() -
 def test_speech_backlog_is_never_trimmed() -> None:
     # Loud audio keeps its delay (no speech is cut); it catches up in the next pause instead.
     assert _marker_delay(-20) >= 0.25
+
+
+def test_quiet_backlog_is_trimmed_to_the_allowance_less_one_frame() -> None:
+    # 40 ms frames, 40 ms allowance (the page's frame size): once the stall's backlog is
+    # trimmed, a frame plays at the first tick after it lands — the allowance is what the
+    # source holds right after a frame lands, not at its low point before the next one.
+    frame = 2 * TICK
+    background = noise(6.0, rms_dbfs=-70, seed=4)
+    marker_at = round(4.48 * RATE)
+    background[marker_at : marker_at + frame] = sine(frame / RATE, amplitude=0.8)
+    frames = [background[start : start + frame] for start in range(0, len(background), frame)]
+
+    def arrival(index: int) -> float:
+        captured = (index + 1) * 0.04
+        return 1.3 if 1.0 <= captured < 1.3 else captured
+
+    audio = play_arrivals(
+        Mixer(jitter_seconds=0.04), [(arrival(i), f) for i, f in enumerate(frames)], 7.0
+    )
+    played_at = int(np.flatnonzero(np.abs(audio) > 20000)[0])
+    landed_at = marker_at + frame
+    assert (played_at - landed_at) / RATE <= 0.02

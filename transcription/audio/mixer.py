@@ -18,9 +18,12 @@ Design choices (why, not what):
   for good; without a correction its backlog (and the transcript's latency) only ratchets up to
   ``max_buffer_seconds``. So each source tracks its lowest backlog over a window
   (``_TRIM_WINDOW_SECONDS``): a surplus that was never needed during the whole window is
-  dropped at the window's end, bringing the source back to its jitter allowance — but only
-  when that surplus is quiet (below ``vad_threshold``), so speech is delayed, never cut; the
-  catch-up happens in the next pause.
+  dropped at the window's end — but only when that surplus is quiet (below ``vad_threshold``),
+  so speech is delayed, never cut; the catch-up happens in the next pause. The lowest backlog
+  is seen just before a frame lands, so the target there is the jitter allowance *less one
+  frame*: right after the frame lands the source again holds its allowance, as when it was
+  primed. (Aiming the low point at the full allowance kept a frame more than needed: with
+  40 ms frames and a 40 ms allowance that was 40 ms of latency that absorbed no jitter.)
 * **Limiter, not clipping.** The sum is computed in int32. When it would leave int16 range the
   whole tick is scaled by ``32767 / peak`` (instant attack, so nothing ever clips or wraps); the
   gain then recovers linearly over ``_LIMITER_RELEASE_SECONDS``, ramped sample by sample so the
@@ -128,11 +131,13 @@ class _RingBuffer:
 
 
 class _Source:
-    __slots__ = ("hangover_left", "low_water", "noise_floor_db", "primed", "ring")
+    __slots__ = ("frame_samples", "hangover_left", "low_water", "noise_floor_db", "primed", "ring")
 
     def __init__(self, capacity: int, noise_floor_db: float) -> None:
         self.ring = _RingBuffer(capacity)
         self.primed = False
+        # Largest push in the current trim window: how far the backlog dips between frames.
+        self.frame_samples = 0
         self.hangover_left = 0
         self.noise_floor_db = noise_floor_db
         # Lowest backlog seen (after playing a tick) in the current trim window.
@@ -234,6 +239,7 @@ class Mixer:
         count = len(pcm) // 2
         if count:
             state.ring.push(np.frombuffer(pcm, dtype="<i2", count=count))
+            state.frame_samples = max(state.frame_samples, count)
 
     def remove(self, source: str) -> None:
         """Forget ``source`` and its buffered audio (left or muted); unknown sources are ignored.
@@ -274,10 +280,16 @@ class Mixer:
         return MixTick(pcm=self._mix(frames), start=start, active=active)
 
     def _trim_surplus(self) -> None:
-        """Drop quiet backlog that stayed above the jitter allowance for a whole window."""
+        """Drop quiet backlog that was never needed during a whole window.
+
+        The target for the lowest backlog is the jitter allowance less one frame (see the
+        module docstring); the surplus above it is dropped when it is quiet.
+        """
         for state in self._sources.values():
-            surplus = state.low_water - self._jitter_samples
+            target = max(0, self._jitter_samples - state.frame_samples)
+            surplus = state.low_water - target
             state.low_water = self._capacity
+            state.frame_samples = 0
             if not state.primed or surplus < self._tick_samples:
                 continue
             samples = state.ring.peek(surplus).astype(np.float32)
