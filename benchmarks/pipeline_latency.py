@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import random
 import time
 
 import httpx
@@ -89,6 +90,7 @@ async def run(
     lateness: list[float] = []
     duplicates = 0
     stop_at = 0.0
+    phase = random.Random(",".join(s[0] for s in sessions))
 
     async def listen(slug: str, ws, active: asyncio.Event) -> None:
         nonlocal duplicates
@@ -111,7 +113,11 @@ async def run(
 
     async def speak(slug: str, ws) -> None:
         seq = 0
-        next_at = time.perf_counter()
+        # Each speaker starts at its own point of a frame: where a frame lands relative to
+        # the server's 20 ms tick moves its latency by up to a tick, and speakers started in
+        # lockstep would all share one (lucky or unlucky) phase.
+        next_at = time.perf_counter() + phase.uniform(0.0, FRAME_SECONDS)
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         i = 0
         while next_at < stop_at:
             lateness.append((time.perf_counter() - next_at) * 1000)
@@ -214,6 +220,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--jitter", type=float, default=0.1, help="mixer jitter buffer, seconds")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--gc-tuning",
+        choices=["on", "off", "both"],
+        default="on",
+        help="GC_TUNING of the Daphne; 'both' runs off then on in this invocation",
+    )
     args = parser.parse_args()
     env = setup_django(
         {
@@ -223,25 +235,38 @@ def main() -> None:
         }
     )
     api_token, sessions = prepare(args.sessions)
-    port = free_port()
-    daphne = start_daphne(env, port, ROOT / "artifacts" / "bench-daphne.log")
-    try:
-        cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
-        result = generate(port, api_token, sessions, args.seconds, max(1, args.procs))
-        cpu = (cpu_seconds(daphne.pid) - cpu0) / (time.monotonic() - t0)
-        result.update(
-            sessions=args.sessions,
-            seconds=args.seconds,
-            jitter_s=args.jitter,
-            generator_processes=args.procs,
-            daphne_cpu_fraction=round(cpu, 3),
-            daphne_rss_mb=round(rss_mb(daphne.pid), 1),
-            machine=machine(),
+    modes = ["off", "on"] if args.gc_tuning == "both" else [args.gc_tuning]
+    results = {}
+    for mode in modes:
+        port = free_port()
+        log = ROOT / "artifacts" / f"bench-daphne-gc-{mode}.log"
+        daphne = start_daphne({**env, "GC_TUNING": str(mode == "on")}, port, log)
+        try:
+            cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
+            result = generate(port, api_token, sessions, args.seconds, max(1, args.procs))
+            cpu = (cpu_seconds(daphne.pid) - cpu0) / (time.monotonic() - t0)
+            result.update(
+                gc_tuning=mode,
+                daphne_cpu_fraction=round(cpu, 3),
+                daphne_rss_mb=round(rss_mb(daphne.pid), 1),
+            )
+        finally:
+            daphne.terminate()
+            daphne.wait(timeout=20)
+        results[mode] = result
+    summary: dict = {
+        "sessions": args.sessions,
+        "seconds": args.seconds,
+        "jitter_s": args.jitter,
+        "generator_processes": args.procs,
+        "machine": machine(),
+        "runs": results,
+    }
+    if len(results) == 2:
+        summary["p99_ratio_off_to_on"] = round(
+            results["off"]["latency_ms"]["p99"] / results["on"]["latency_ms"]["p99"], 2
         )
-    finally:
-        daphne.terminate()
-        daphne.wait(timeout=20)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

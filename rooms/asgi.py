@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
+from rooms.runtime import tune_gc_for_latency  # noqa: E402
 from transcription.runner import LoopCaptureMiddleware  # noqa: E402
 
 application = LoopCaptureMiddleware(
@@ -25,3 +26,6 @@ application = LoopCaptureMiddleware(
         }
     )
 )
+
+# Everything imported by now lives as long as the process: keep the GC from rescanning it.
+tune_gc_for_latency()

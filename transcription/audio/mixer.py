@@ -56,8 +56,11 @@ _LIMITER_RELEASE_SECONDS = 0.2
 _VAD_MARGIN_DB = 10.0
 _VAD_HANGOVER_SECONDS = 0.3
 _NOISE_FLOOR_RISE_DB_PER_SECOND = 3.0
-# How long a surplus backlog must persist before it is trimmed (see the module docstring).
-_TRIM_WINDOW_SECONDS = 1.0
+# How long a surplus backlog must persist before it is trimmed (see the module docstring). Each
+# stall that underruns a source adds a tick or two of delay until the window ends; at 1 s those
+# plateaus dominated the p99 at 50 runs (docs/benchmarks.md). A window still spans several
+# 40 ms frames, so a surplus is only dropped after it went unused across several arrivals.
+_TRIM_WINDOW_SECONDS = 0.25
 # Below any real microphone's noise; keeps log10 finite for digital silence.
 _MIN_LEVEL_DB = -120.0
 
