@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint format clean
+.PHONY: run test up venv lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: venv
 
 test: venv
 	scripts/test.sh
+
+# The distributed topology: PostgreSQL, Redis, 2 Daphnes behind nginx, Celery workers and beat.
+up: venv
+	scripts/up.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

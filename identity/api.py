@@ -39,6 +39,7 @@ class TokenCreateApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()

@@ -7,10 +7,12 @@ the local speech engine, LiveKit off. ``DATABASE_URL``, ``REDIS_URL``, ``LIVEKIT
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from rooms.env import (
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "channels",
+    "csp",
     "identity",
     "spaces",
     "sessions_app",
@@ -61,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,6 +121,8 @@ else:
             },
         }
     }
+    # SQLite ignores the INCLUDE columns of the usage-report covering indexes; PostgreSQL uses them.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ----------------------------------------------
@@ -156,6 +162,15 @@ CELERY_TASK_ROUTES = {"transcription.tasks.run_ingest": {"queue": "ingest"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Workers log through LOGGING below (JSON, context, redaction), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Rate limits (Django cache: shared by every process when Redis is configured) ------------
+# Requests per minute: any API call (per user, or per IP when anonymous); creating things
+# (spaces, sessions, invites, transcription runs); signing in, up, or resetting a password.
+RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 100, minimum=1)
+RATE_LIMIT_CREATE_PER_MINUTE = env_int("RATE_LIMIT_CREATE_PER_MINUTE", 20, minimum=1)
+RATE_LIMIT_AUTH_PER_MINUTE = env_int("RATE_LIMIT_AUTH_PER_MINUTE", 30, minimum=1)
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.User"
@@ -180,6 +195,14 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# allauth's own limits (Django cache), with the API's auth rate for the pages as well.
+_AUTH_RATE = f"{RATE_LIMIT_AUTH_PER_MINUTE}/m/ip"
+ACCOUNT_RATE_LIMITS = {
+    "login": _AUTH_RATE,
+    "signup": _AUTH_RATE,
+    "reset_password": f"{_AUTH_RATE},5/m/key",
+    "reset_password_from_key": _AUTH_RATE,
+}
 
 GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
 GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
@@ -219,6 +242,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "rooms.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Throttles count anonymous clients by REMOTE_ADDR: behind a proxy, run Daphne with
+    # --proxy-headers so that it is the client's address (a client sets X-Forwarded-For freely).
+    "NUM_PROXIES": 0,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rooms.throttles.UserThrottle",
+        "rooms.throttles.AnonThrottle",
+        "rooms.throttles.ScopedPostThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": f"{RATE_LIMIT_PER_MINUTE}/min",
+        "anon": f"{RATE_LIMIT_PER_MINUTE}/min",
+        "create": f"{RATE_LIMIT_CREATE_PER_MINUTE}/min",
+        "auth": f"{RATE_LIMIT_AUTH_PER_MINUTE}/min",
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rooms API",
@@ -238,6 +275,8 @@ LIVEKIT_API_URL = env_str(
     "LIVEKIT_API_URL", LIVEKIT_URL.replace("wss://", "https://").replace("ws://", "http://")
 )
 LIVEKIT_TOKEN_TTL_SECONDS = env_int("LIVEKIT_TOKEN_TTL_SECONDS", 3600, minimum=60)
+# Video cost estimate (reports and admin): price of one LiveKit participant-minute.
+LIVEKIT_COST_PER_PARTICIPANT_MINUTE = env_decimal("LIVEKIT_COST_PER_PARTICIPANT_MINUTE", "0.0005")
 
 # --- Server-mode ingest (LiveKit egress pushes RTMP to us) -----------------------------------
 # Each run listens on its own port from this range, bound to INGEST_BIND_HOST, and the egress
@@ -285,6 +324,9 @@ if STT_PROVIDER not in ("gladia", "local") and ":" not in STT_PROVIDER:
     )
 TRANSCRIPTION_FLUSH_SECONDS = env_float("TRANSCRIPTION_FLUSH_SECONDS", 0.3, minimum=0.01)
 TRANSCRIPTION_FLUSH_MAX_SEGMENTS = env_int("TRANSCRIPTION_FLUSH_MAX_SEGMENTS", 50, minimum=1)
+# Finals kept in memory while the database is away (all runs of a process); past it the oldest
+# are dropped (logged): at ~1 final/s per run, 20,000 ride out 100 runs through 200 s.
+TRANSCRIPTION_MAX_PENDING_FINALS = env_int("TRANSCRIPTION_MAX_PENDING_FINALS", 20000, minimum=100)
 TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS = env_float(
     "TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS", 10.0, minimum=0.1
 )
@@ -293,7 +335,29 @@ TRANSCRIPTION_DRAIN_SECONDS = env_float("TRANSCRIPTION_DRAIN_SECONDS", 15.0, min
 # Mixer: fixed ticks and a small per-participant jitter buffer (browser mode).
 TRANSCRIPTION_TICK_SECONDS = env_float("TRANSCRIPTION_TICK_SECONDS", 0.02, minimum=0.005)
 TRANSCRIPTION_JITTER_SECONDS = env_float("TRANSCRIPTION_JITTER_SECONDS", 0.1, minimum=0.0)
+# Freeze the start-up heap and raise GC thresholds in Daphne and Celery workers (rooms/runtime.py):
+# full collections otherwise stall every live run for 40-115 ms every few seconds.
+GC_TUNING = env_bool("GC_TUNING", True)
 TRANSCRIPTION_MAX_AUDIO_SENDERS = env_int("TRANSCRIPTION_MAX_AUDIO_SENDERS", 10, minimum=1)
+# Limits (SPEC §7); staff override them per space in the admin (spaces.SpaceLimits). 0 = unlimited.
+TRANSCRIPTION_MAX_ACTIVE_RUNS_PER_USER = env_int(
+    "TRANSCRIPTION_MAX_ACTIVE_RUNS_PER_USER", 5, minimum=0
+)
+TRANSCRIPTION_MAX_RUN_MINUTES = env_int("TRANSCRIPTION_MAX_RUN_MINUTES", 0, minimum=0)
+TRANSCRIPTION_MAX_MONTH_MINUTES = env_int("TRANSCRIPTION_MAX_MONTH_MINUTES", 0, minimum=0)
+SESSION_MAX_PARTICIPANTS = env_int("SESSION_MAX_PARTICIPANTS", 100, minimum=0)
+# The deployment's kill switch for new runs; staff have the same switch in the admin.
+TRANSCRIPTION_NEW_RUNS_DISABLED = env_bool("TRANSCRIPTION_NEW_RUNS_DISABLED", False)
+# A LIVE session nobody joined, spoke in or kept open this long is ended, checked every
+# SESSION_INACTIVE_SWEEP_SECONDS by Celery beat, or by Daphne itself without Redis (no beat).
+SESSION_INACTIVE_MINUTES = env_int("SESSION_INACTIVE_MINUTES", 60, minimum=1)
+SESSION_INACTIVE_SWEEP_SECONDS = env_float("SESSION_INACTIVE_SWEEP_SECONDS", 300.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["end-inactive-sessions"] = {
+    "task": "sessions_app.tasks.end_inactive_sessions",
+    "schedule": SESSION_INACTIVE_SWEEP_SECONDS,
+}
+if not REDIS_URL:
+    MIDDLEWARE.insert(0, "sessions_app.sweeper.InactiveSweepMiddleware")
 # Server mode: how far LiveKit's egress audio lags the clients' active-speaker reports.
 TRANSCRIPTION_EGRESS_DELAY_SECONDS = env_float("TRANSCRIPTION_EGRESS_DELAY_SECONDS", 3.0)
 # "auto": SERVER when LiveKit is configured, BROWSER otherwise; or force SERVER / BROWSER.
@@ -303,9 +367,39 @@ TRANSCRIPTION_RUNNER = env_choice(
     "TRANSCRIPTION_RUNNER", "celery" if REDIS_URL else "embedded", ("embedded", "celery")
 )
 
+# --- After-session analysis (summary, topics, action items) ---------------------------------
+# The optional LLM provider: any OpenAI-compatible chat-completions API.
+LLM_BASE_URL = env_str("LLM_BASE_URL")
+LLM_API_KEY = env_str("LLM_API_KEY")
+LLM_MODEL = env_str("LLM_MODEL")
+LLM_ENABLED = bool(LLM_BASE_URL and LLM_API_KEY and LLM_MODEL)
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0, minimum=1.0)
+LLM_MAX_PROMPT_CHARS = env_int("LLM_MAX_PROMPT_CHARS", 24000, minimum=1000)
+# "offline", "llm" (falls back to offline on any LLM error) or "package.module:function".
+ANALYSIS_PROVIDER = env_str("ANALYSIS_PROVIDER", "llm" if LLM_ENABLED else "offline")
+if ANALYSIS_PROVIDER not in ("offline", "llm") and ":" not in ANALYSIS_PROVIDER:
+    raise ImproperlyConfigured(
+        f"ANALYSIS_PROVIDER must be offline, llm or module:function, got {ANALYSIS_PROVIDER!r}"
+    )
+if ANALYSIS_PROVIDER == "llm" and not LLM_ENABLED:
+    raise ImproperlyConfigured("ANALYSIS_PROVIDER=llm needs LLM_BASE_URL, LLM_API_KEY, LLM_MODEL")
+# "celery": a task on the default queue; "thread": a background thread of the web process, so
+# ending a session never waits for the analysis when there is no broker (embedded mode).
+ANALYSIS_RUNNER = env_choice(
+    "ANALYSIS_RUNNER", "celery" if REDIS_URL else "thread", ("celery", "thread")
+)
+ANALYSIS_MAX_RETRIES = env_int("ANALYSIS_MAX_RETRIES", 3, minimum=0)
+ANALYSIS_RETRY_BACKOFF_SECONDS = env_float("ANALYSIS_RETRY_BACKOFF_SECONDS", 5.0, minimum=0.0)
+# A RUNNING analysis older than this is presumed lost (worker killed) and may be claimed again.
+ANALYSIS_STALE_SECONDS = env_float("ANALYSIS_STALE_SECONDS", 600.0, minimum=10.0)
+# How long the analysis waits for live transcription runs to flush their last finals.
+ANALYSIS_SETTLE_SECONDS = env_float(
+    "ANALYSIS_SETTLE_SECONDS", TRANSCRIPTION_DRAIN_SECONDS + 5.0, minimum=0.0
+)
+
 # --- Files -----------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
@@ -340,12 +434,84 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     if env_bool("BEHIND_TLS_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind our own balancer (`make up`, deploy/nginx.conf) only: believe its X-Forwarded-Host
+# and X-Forwarded-Proto. A server that clients reach directly must not (they could claim any
+# host, or https).
+if env_bool("TRUST_PROXY_HEADERS", False):
+    USE_X_FORWARDED_HOST = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content-Security-Policy (django-csp) for every page: scripts, styles and the AudioWorklet
+# only from our static files; sockets to us and to LiveKit; nobody may frame us.
+_WS_HOSTS = [
+    f"wss://*{host}" if host.startswith(".") else f"wss://{host}"
+    for host in ALLOWED_HOSTS
+    if host != "*"
+]
+_LIVEKIT_ORIGINS = [LIVEKIT_URL.rstrip("/"), LIVEKIT_API_URL.rstrip("/")] if LIVEKIT_URL else []
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *_WS_HOSTS, *_LIVEKIT_ORIGINS],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF, *(["https://accounts.google.com"] if GOOGLE_ENABLED else [])],
+        "frame-ancestors": [NONE],
+    }
+}
+# Health checks and metrics are scraped over plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
+
+# --- Observability ---------------------------------------------------------------------------
+# /metrics: a request with "Authorization: Bearer <METRICS_TOKEN>", or one made directly (not
+# through a proxy) from these networks. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client)
+# aggregates every process of the machine.
+# /health/ready: the longest each of its checks may take.
+HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network"
+        ) from _exc
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long")
+
+# JSON lines in production, plain text in development; secrets redacted either way, and the
+# session slug and run id on every line of a transcription pipeline.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("json", "plain"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "rooms.logging_setup.ContextFilter"},
+        "redact": {"()": "rooms.logging_setup.RedactFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "rooms.logging_setup.PlainFormatter"},
+        "json": {"()": "rooms.logging_setup.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (unformatted, unredacted) are dropped: its loggers go to root.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO"},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

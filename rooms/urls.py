@@ -1,3 +1,5 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.conf.urls.static import static as static_urls
 from django.contrib import admin
@@ -8,11 +10,22 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from identity.urls import api_urlpatterns as identity_api
+from rooms import health, metrics
 from sessions_app.urls import api_urlpatterns as sessions_api
 from sessions_app.urls import space_session_urlpatterns
 from spaces.urls import api_urlpatterns as spaces_api
 from spaces.urls import invite_urlpatterns
 from transcription.urls import api_urlpatterns as transcription_api
+from transcription.usage_views import my_usage, space_usage
+
+# The API reference page is drf-spectacular's Redoc page: Redoc and its fonts come from their
+# CDNs and it starts with an inline script. Only this page gets a policy that allows them.
+REDOC_CSP = {
+    "script-src": [SELF, UNSAFE_INLINE, "https://cdn.jsdelivr.net"],
+    "style-src": [SELF, UNSAFE_INLINE, "https://fonts.googleapis.com"],
+    "font-src": [SELF, "https://fonts.gstatic.com"],
+    "img-src": [SELF, "data:", "https://cdn.redoc.ly"],
+}
 
 api_patterns = [
     *identity_api,
@@ -20,7 +33,11 @@ api_patterns = [
     *sessions_api,
     *transcription_api,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "docs/",
+        csp_replace(REDOC_CSP)(SpectacularRedocView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]
 
 
@@ -32,8 +49,13 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="spaces:list", permanent=False), name="home"),
     path("favicon.ico", favicon),
+    path("health", health.health, name="health"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("allauth.urls")),
+    path("me/usage/", my_usage, name="my-usage"),
     path("me/", include("identity.urls")),
+    path("spaces/<slug:slug>/usage/", space_usage, name="space-usage"),
     path("spaces/", include("spaces.urls")),
     *space_session_urlpatterns,
     *invite_urlpatterns,
@@ -41,6 +63,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "rooms.api.not_found"
 
 if settings.DEBUG:
     urlpatterns += static_urls(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -2,6 +2,7 @@
 # Start or stop throwaway PostgreSQL and Redis servers for tests and `make up`, loopback only.
 #   scripts/services.sh start DIR   -> prints export lines for DATABASE_URL and REDIS_URL
 #   scripts/services.sh stop DIR
+#   scripts/services.sh halt DIR    -> stops them and keeps DIR (`make up`'s persistent data)
 # Servers listen on 127.0.0.1 at PG_PORT (default 54329) and REDIS_PORT (default 63799); their
 # data lives in DIR and is thrown away by `stop`.
 set -euo pipefail
@@ -45,17 +46,17 @@ case "$action" in
     echo "export DATABASE_URL=postgres://rooms@127.0.0.1:$pg_port/rooms"
     echo "export REDIS_URL=redis://127.0.0.1:$redis_port/0"
     ;;
-  stop)
+  stop | halt)
     if [ -f "$dir/redis.pid" ]; then
       kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
     fi
     if [ -d "$dir/pg" ]; then
       as_pg_owner "$(pg_bin)/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
     fi
-    rm -rf "$dir"
+    [ "$action" = halt ] || rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|halt DIR" >&2
     exit 2
     ;;
 esac

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages Rooms' tests need, when they are missing: PostgreSQL, Redis,
-# ffmpeg and Chromium. Idempotent; needs root (or sudo) only when something is missing.
+# ffmpeg, nginx (the `make up` balancer) and Chromium. `--up`: only what `make up` needs (no
+# Chromium). Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
-command -v chromium >/dev/null || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ "${1:-}" = --up ] || command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}"

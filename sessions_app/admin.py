@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from sessions_app.models import Participant, VideoSession
+from sessions_app.analysis.services import analysis_request
+from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
+from transcription.usage_admin import SessionCostAdminMixin
 
 
 class ParticipantInline(admin.TabularInline):
@@ -13,7 +17,7 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(VideoSession)
-class VideoSessionAdmin(admin.ModelAdmin):
+class VideoSessionAdmin(SessionCostAdminMixin, admin.ModelAdmin):
     list_display = [
         "title",
         "slug",
@@ -22,6 +26,7 @@ class VideoSessionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "ended_at",
+        "cost_total",
     ]
     list_filter = ["status", "created_at"]
     search_fields = ["title", "slug", "space__name", "created_by__email"]
@@ -31,6 +36,7 @@ class VideoSessionAdmin(admin.ModelAdmin):
         "started_at",
         "ended_at",
         "last_activity_at",
+        "cost_breakdown",
     ]
     autocomplete_fields = ["space", "created_by"]
     date_hierarchy = "created_at"
@@ -43,3 +49,44 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_filter = ["role", "joined_at"]
     search_fields = ["name", "identity", "session__slug", "user__email"]
     autocomplete_fields = ["session", "user"]
+
+
+@admin.register(SessionAnalysis)
+class SessionAnalysisAdmin(admin.ModelAdmin):
+    list_display = ["session", "status", "provider", "attempts", "created_at", "finished_at"]
+    list_filter = ["status", "provider"]
+    search_fields = ["session__title", "session__slug", "summary"]
+    list_select_related = ["session"]
+    readonly_fields = [
+        "session",
+        "status",
+        "provider",
+        "summary",
+        "topics",
+        "action_items",
+        "speaker_stats",
+        "error",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    actions = ["rerun"]
+
+    @admin.action(description="Re-run the analysis of the selected sessions")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[SessionAnalysis]) -> None:
+        count = 0
+        for analysis in queryset.select_related("session"):
+            analysis_request(session=analysis.session)
+            count += 1
+        self.message_user(request, f"{count} analyses queued again.", messages.SUCCESS)
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "space", "session", "assignee", "owner_name", "due_phrase", "done"]
+    list_filter = ["done", "created_at"]
+    search_fields = ["title", "owner_name", "space__name", "session__slug"]
+    list_select_related = ["space", "session", "assignee"]
+    autocomplete_fields = ["space", "assignee", "done_by"]
+    raw_id_fields = ["session", "analysis"]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -31,6 +32,8 @@ class SessionListApi(APIView):
 
 
 class SpaceSessionListCreateApi(APIView):
+    throttle_scope = "create"
+
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         languages = serializers.ListField(
@@ -72,6 +75,8 @@ class SessionJoinApi(APIView):
         name = serializers.CharField()
         role = serializers.CharField()
         video_enabled = serializers.BooleanField()
+        video_mode = serializers.ChoiceField(choices=["livekit", "mesh"])
+        mesh_ws_path = serializers.CharField(allow_null=True)
         livekit_url = serializers.CharField(allow_null=True)
         livekit_token = serializers.CharField(allow_null=True)
         transcription_token = serializers.CharField()
@@ -83,16 +88,25 @@ class SessionJoinApi(APIView):
         session = selectors.session_get_for_user(user=request.user, slug=slug)
         result = services.session_join(session=session, user=request.user)
         video = result.livekit_token is not None
+        if video:
+            message = "Joined."
+        else:
+            message = (
+                "Joined. Video is peer to peer between the browsers "
+                f"(up to {settings.MESH_MAX_PARTICIPANTS} people)."
+            )
         payload = {
             "identity": result.participant.identity,
             "name": result.participant.name,
             "role": result.participant.role,
             "video_enabled": video,
+            "video_mode": "livekit" if video else "mesh",
+            "mesh_ws_path": None if video else f"/ws/sessions/{session.slug}/signal/",
             "livekit_url": result.livekit_url if video else None,
             "livekit_token": result.livekit_token,
             "transcription_token": result.transcription_token,
             "transcript_ws_path": f"/ws/sessions/{session.slug}/transcript/",
-            "message": "Joined." if video else "LiveKit is not configured: video is off.",
+            "message": message,
         }
         return Response(self.OutputSerializer(payload).data)
 

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from rooms import logging_setup, metrics
 from sessions_app import mesh
 from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 
@@ -81,6 +82,8 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if not await self.open_session_socket():
             return
         session, user = self.session, self.user
+        logging_setup.bind(session=session.slug)
+        metrics.ws_opened(self, "signal")
         self.peer = mesh.MeshPeer(
             peer_id=mesh.new_peer_id(),
             channel=self.channel_name,
@@ -119,6 +122,7 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        metrics.ws_closed(self)
         if self.slot is not None:
             await sync_to_async(mesh.mesh_release)(
                 session_id=self.session.pk, index=self.slot, peer=self.peer
@@ -144,7 +148,7 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
             return
         try:
             message = validate(json.loads(text_data))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
             message = None
         if message is None:
             await self.close(code=CLOSE_MALFORMED)

@@ -100,3 +100,91 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} in {self.session.slug}"
+
+
+def _empty_list() -> list:
+    return []
+
+
+class SessionAnalysis(models.Model):
+    """The after-session analysis: summary, topics, action items and speaker stats.
+
+    One row per session; a re-run resets it to PENDING and the task replaces its contents.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    session = models.OneToOneField(VideoSession, on_delete=models.CASCADE, related_name="analysis")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # The analyser that produced the result: "offline", "llm" or a custom provider's name.
+    provider = models.CharField(max_length=32, blank=True)
+    summary = models.TextField(blank=True)
+    # ["pricing model", "launch date", ...]
+    topics = models.JSONField(default=_empty_list, blank=True)
+    # [{"text", "owner" (name or null), "due" (phrase or null), "start" (seconds or null)}]
+    action_items = models.JSONField(default=_empty_list, blank=True)
+    # [{"identity", "name", "talk_seconds", "words", "wpm", "turns"}]
+    speaker_stats = models.JSONField(default=_empty_list, blank=True)
+    # FAILED: why. DONE: a note when the configured provider failed and the offline one answered.
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "session analyses"
+        indexes = [models.Index(fields=["status", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"Analysis of {self.session.slug} ({self.status})"
+
+
+class Task(models.Model):
+    """An action item of a session, kept as a to-do in the session's space."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="tasks")
+    session = models.ForeignKey(
+        VideoSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    analysis = models.ForeignKey(
+        SessionAnalysis, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    title = models.CharField(max_length=500)
+    # The member the owner's name matched, if any; ``owner_name`` keeps what was said.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks_assigned",
+    )
+    owner_name = models.CharField(max_length=120, blank=True)
+    due_phrase = models.CharField(max_length=120, blank=True)
+    # Seconds since the session started: the transcript moment the item was said.
+    start_seconds = models.FloatField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks_done",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["done", "-created_at", "id"]
+        indexes = [
+            models.Index(fields=["space", "done", "-created_at"]),
+            models.Index(fields=["session"]),
+            models.Index(fields=["assignee", "done"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80]

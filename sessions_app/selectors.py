@@ -1,10 +1,10 @@
 """Access-checked reads of sessions: only members of the session's space see it."""
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from identity.models import User
-from sessions_app.models import Participant, VideoSession
+from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
 from spaces.models import Space, SpaceMember
 
 
@@ -46,3 +46,41 @@ def session_can_end(*, session: VideoSession, user: User) -> bool:
 
 def participant_list(*, session: VideoSession) -> QuerySet[Participant]:
     return session.participants.select_related("user").order_by("joined_at")
+
+
+def analysis_get_for_session(*, session: VideoSession) -> SessionAnalysis | None:
+    """The session's analysis, or None before one was requested.
+
+    No access check: the caller fetched ``session`` through an access-checked selector.
+    """
+    return SessionAnalysis.objects.filter(session_id=session.pk).first()
+
+
+def session_is_host(*, session: VideoSession, user: User) -> bool:
+    """Whether ``user`` may re-run the session's analysis: the host or a space owner."""
+    return session_can_end(session=session, user=user)
+
+
+def task_list_for_space(*, space: Space, done: bool | None = None) -> QuerySet[Task]:
+    """Tasks of a space (open first); the caller has already checked membership."""
+    tasks = space.tasks.select_related("assignee", "session", "done_by")
+    if done is not None:
+        tasks = tasks.filter(done=done)
+    # Latest session first, and within a session in the order they were said.
+    return tasks.order_by(
+        "done", F("session__ended_at").desc(nulls_last=True), "start_seconds", "id"
+    )
+
+
+def task_get_for_user(*, user: User, task_id: int) -> Task:
+    """The task if ``user`` is a member of its space, else 404."""
+    if not user.is_authenticated:
+        raise Http404("No such task")
+    task = (
+        Task.objects.select_related("space", "session", "assignee")
+        .filter(pk=task_id, space__memberships__user_id=user.pk)
+        .first()
+    )
+    if task is None:
+        raise Http404("No such task")
+    return task

@@ -1,9 +1,11 @@
-"""Writes for video sessions: create, join, end."""
+"""Writes for video sessions: create, join, end, activity and the inactive-session sweep."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -14,11 +16,13 @@ from livekit import api as livekit_api
 
 from identity.models import User
 from identity.selectors import user_get_by_identity
-from rooms.errors import Conflict, DomainError, Forbidden
+from rooms.errors import Conflict, DomainError, Forbidden, LimitExceeded
 from sessions_app import tokens
+from sessions_app.analysis.services import analysis_request
 from sessions_app.mesh import mesh_group
 from sessions_app.models import Participant, VideoSession
 from sessions_app.selectors import session_can_end
+from spaces.limits import limits_for_space
 from spaces.models import Space
 from transcription.broadcast import session_group
 from transcription.services import runs_stop_for_session
@@ -79,17 +83,38 @@ def participant_upsert(*, session: VideoSession, user: User) -> Participant:
     return participant
 
 
+def _participants_check(session: VideoSession, user: User) -> None:
+    """Refuse a newcomer when the session already has its limit of people in it (one who is
+    in it already may always come back: a second tab, a reload)."""
+    limit = limits_for_space(space_id=session.space_id).max_participants
+    if not limit:
+        return
+    here = Participant.objects.filter(session=session, left_at__isnull=True)
+    if here.filter(identity=user.identity).exists():
+        return
+    present = here.count()
+    if present >= limit:
+        raise LimitExceeded(
+            f"This session is full: it has {present} participants and the limit is {limit}. "
+            "Join again when someone has left, or ask a space owner to have the limit raised.",
+            code="session_full",
+        )
+
+
 def session_join(*, session: VideoSession, user: User) -> JoinResult:
     """Join ``session``: CREATED becomes LIVE, the participant is upserted, tokens are minted.
 
     The caller has checked that ``user`` is a member of the session's space.
-    Raises ``Conflict`` (code ``session_ended``) once the session is ENDED.
+    Raises ``Conflict`` (code ``session_ended``) once the session is ENDED, and
+    ``LimitExceeded`` (code ``session_full``) when it has its limit of participants; the
+    session row is locked meanwhile, so two joins racing for the last place get one each.
     """
     now = timezone.now()
     with transaction.atomic():
         locked = VideoSession.objects.select_for_update().get(pk=session.pk)
         if locked.status == VideoSession.Status.ENDED:
             raise Conflict("This session has ended; nobody can join it.", code="session_ended")
+        _participants_check(locked, user)
         if locked.status == VideoSession.Status.CREATED:
             locked.status = VideoSession.Status.LIVE
             locked.started_at = now
@@ -123,7 +148,8 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
     """End ``session`` (host or space owner; ``by=None`` is the system). Idempotent.
 
     Everybody still in it is marked as left, its transcription runs stop (flushing their
-    finals and usage), and connected transcript clients are told after the commit.
+    finals and usage), connected transcript clients are told after the commit, and the
+    session's analysis is requested.
     """
     if by is not None and not session_can_end(session=session, user=by):
         raise Forbidden(
@@ -141,8 +167,56 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
             runs_stop_for_session(session_id=session.pk)
             session_id = session.pk
             transaction.on_commit(lambda: _announce_ended(session_id))
+            # After the announcement: the analysis starts once everybody has been told.
+            analysis_request(session=session)
     session.refresh_from_db()
     return session
+
+
+# Activity is recorded at most once per this interval per session: finals and pings come
+# much more often, and the inactivity sweep only needs minutes.
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+def sessions_touch(*, session_ids: Iterable[int]) -> int:
+    """Record activity in LIVE sessions (finals stored, an open page's ping).
+
+    One conditional UPDATE that writes only rows last touched over a minute ago.
+    """
+    now = timezone.now()
+    return VideoSession.objects.filter(
+        pk__in=list(session_ids),
+        status=VideoSession.Status.LIVE,
+        last_activity_at__lt=now - ACTIVITY_RESOLUTION,
+    ).update(last_activity_at=now)
+
+
+def sessions_end_inactive() -> list[str]:
+    """End every LIVE session without activity for ``SESSION_INACTIVE_MINUTES`` (periodic).
+
+    Activity is a join, a LiveKit participant event, a stored final, or an open session page
+    (its transcript socket pings). Each session is claimed under its row lock and re-checked, so
+    a join racing the sweep either comes first (and keeps the session) or finds it ended, and
+    two sweeps never end one session twice. Returns the slugs of the sessions ended.
+    """
+    cutoff = timezone.now() - timedelta(minutes=settings.SESSION_INACTIVE_MINUTES)
+    stale = VideoSession.objects.filter(
+        status=VideoSession.Status.LIVE, last_activity_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    ended = []
+    for pk in list(stale):
+        with transaction.atomic():
+            session = (
+                VideoSession.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, status=VideoSession.Status.LIVE, last_activity_at__lt=cutoff)
+                .first()
+            )
+            if session is None:
+                continue
+            session_end(session=session, by=None)
+        logger.info("session %s ended: no activity since %s", session.slug, cutoff)
+        ended.append(session.slug)
+    return ended
 
 
 # --- LiveKit webhooks -------------------------------------------------------------------------

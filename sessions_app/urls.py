@@ -1,12 +1,14 @@
 from django.urls import path
 
-from sessions_app import api, views, webhooks
+from sessions_app import analysis_api, analysis_views, api, views, webhooks
 
 app_name = "sessions"
 
 urlpatterns = [
     path("<str:slug>/", views.session_detail, name="detail"),
     path("<str:slug>/end/", views.session_end, name="end"),
+    path("<str:slug>/analysis/", analysis_views.analysis_card, name="analysis-partial"),
+    path("tasks/<int:task_id>/done/", analysis_views.task_done, name="task-done"),
 ]
 
 space_session_urlpatterns = [
@@ -33,4 +35,18 @@ api_urlpatterns = [
         api.ParticipantListApi.as_view(),
         name="api-participant-list",
     ),
+    path(
+        "sessions/<str:slug>/analysis",
+        analysis_api.SessionAnalysisApi.as_view(),
+        name="api-session-analysis",
+    ),
+    path(
+        "sessions/<str:slug>/analysis/rerun",
+        analysis_api.SessionAnalysisRerunApi.as_view(),
+        name="api-session-analysis-rerun",
+    ),
+    path(
+        "spaces/<slug:slug>/tasks", analysis_api.SpaceTaskListApi.as_view(), name="api-space-tasks"
+    ),
+    path("tasks/<int:task_id>", analysis_api.TaskUpdateApi.as_view(), name="api-task-update"),
 ]

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from rooms.errors import DomainError
 from sessions_app import selectors, services
+from sessions_app.finished import session_finished
 from sessions_app.forms import SessionCreateForm
 from spaces.selectors import space_get_for_user
 
@@ -31,6 +32,8 @@ def session_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def session_detail(request: HttpRequest, slug: str) -> HttpResponse:
     session = selectors.session_get_for_user(user=request.user, slug=slug)
+    if session.is_ended:
+        return session_finished(request, session)
     can_end = selectors.session_can_end(session=session, user=request.user)
     page_config = {
         "slug": session.slug,

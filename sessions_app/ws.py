@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
 from identity.models import User
@@ -87,3 +88,11 @@ class SessionSocketMixin:
             return False
         self.user, self.session = user, session
         return True
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Every WebSocket path no route matches (a bad slug, an unknown socket): the handshake is
+    refused with HTTP 403, as for a foreign origin, instead of a server error."""
+
+    async def connect(self) -> None:
+        await self.close()

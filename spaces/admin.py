@@ -1,12 +1,22 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 
-from spaces.models import Space, SpaceInvite, SpaceMember
+from spaces.models import Space, SpaceInvite, SpaceLimits, SpaceMember, TranscriptionSwitch
 
 
 class SpaceMemberInline(admin.TabularInline):
     model = SpaceMember
     extra = 0
     autocomplete_fields = ["user"]
+
+
+class SpaceLimitsInline(admin.StackedInline):
+    model = SpaceLimits
+    extra = 1
+    max_num = 1
+    verbose_name = "limits (empty fields use the settings; 0 = unlimited)"
+    readonly_fields = ["updated_at"]
 
 
 @admin.register(Space)
@@ -16,7 +26,7 @@ class SpaceAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["created_by"]
-    inlines = [SpaceMemberInline]
+    inlines = [SpaceLimitsInline, SpaceMemberInline]
 
     @admin.display(description="Members")
     def member_count(self, obj: Space) -> int:
@@ -45,3 +55,32 @@ class SpaceInviteAdmin(admin.ModelAdmin):
     search_fields = ["space__name", "space__slug", "created_by__email"]
     readonly_fields = ["token", "created_at", "uses"]
     autocomplete_fields = ["space", "created_by"]
+
+
+@admin.register(TranscriptionSwitch)
+class TranscriptionSwitchAdmin(admin.ModelAdmin):
+    """The kill switch: one row, edited in place (the changelist opens it)."""
+
+    list_display = ["__str__", "message", "updated_at", "updated_by"]
+    fields = ["new_runs_disabled", "message", "updated_at", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponseRedirect:
+        switch, _ = TranscriptionSwitch.objects.get_or_create(pk=TranscriptionSwitch.SINGLETON_PK)
+        return HttpResponseRedirect(
+            reverse("admin:spaces_transcriptionswitch_change", args=[switch.pk])
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: TranscriptionSwitch, form: object, change: bool
+    ) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)

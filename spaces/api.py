@@ -20,6 +20,8 @@ class SpaceOutputSerializer(serializers.Serializer):
 
 
 class SpaceListCreateApi(APIView):
+    throttle_scope = "create"
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120)
 
@@ -82,6 +84,8 @@ class InviteOutputSerializer(serializers.Serializer):
 
 
 class InviteCreateApi(APIView):
+    throttle_scope = "create"
+
     class InputSerializer(serializers.Serializer):
         ttl_hours = serializers.IntegerField(min_value=1, max_value=24 * 30, default=24 * 7)
 

@@ -7,9 +7,10 @@ from django.views.decorators.http import require_POST
 
 from rooms.errors import DomainError
 from sessions_app.forms import SessionCreateForm
-from sessions_app.selectors import session_list_for_space
+from sessions_app.selectors import session_list_for_space, task_list_for_space
 from spaces import selectors, services
 from spaces.forms import SpaceCreateForm
+from transcription.usage import space_summary
 
 
 @login_required
@@ -39,9 +40,12 @@ def space_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "membership": membership,
         "members": selectors.space_member_list(space=space),
         "sessions": session_list_for_space(space=space),
+        "open_tasks": task_list_for_space(space=space, done=False)[:100],
+        "done_tasks": task_list_for_space(space=space, done=True).order_by("-done_at")[:10],
         "session_form": SessionCreateForm(),
         "invites": invites,
         "new_invite_id": invite_id,
+        "usage": space_summary(space=space) if membership.is_owner else None,
     }
     return render(request, "spaces/detail.html", context)
 

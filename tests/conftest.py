@@ -7,6 +7,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from rooms.celery import app as celery_app
+from rooms.throttles import KEY_PREFIX as THROTTLE_KEY_PREFIX
 from sessions_app.models import VideoSession
 from spaces.models import Space, SpaceMember
 from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
@@ -18,6 +19,27 @@ celery_app.conf.task_always_eager = True
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with no request counted: API throttles and allauth's limits live in
+    the cache, which is Redis (shared by every test) when REDIS_URL is set. Only those keys
+    are deleted: the cache's Redis also holds Celery's queues."""
+    from django.core.cache import cache
+
+    client = getattr(cache, "_cache", None)
+    if client is None or not hasattr(client, "get_client"):
+        cache.clear()  # local memory: nothing else lives there
+        return
+    redis = client.get_client(write=True)
+    stale = [
+        key
+        for pattern in (f"*:{THROTTLE_KEY_PREFIX}:*", "*:allauth:rl:*")
+        for key in redis.scan_iter(match=pattern, count=1000)
+    ]
+    if stale:
+        redis.delete(*stale)
 
 
 @pytest.fixture(autouse=True)

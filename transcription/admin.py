@@ -1,6 +1,20 @@
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
 
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
+from transcription.usage_admin import (
+    CreatedRangeFilter,
+    ProviderFilter,
+    UserEmailFilter,
+    changelist_summary,
+    usage_csv_response,
+)
+from transcription.usage_chart import day_chart
 
 
 class UsageInline(admin.StackedInline):
@@ -68,19 +82,72 @@ class TranscriptSegmentAdmin(admin.ModelAdmin):
 
 @admin.register(TranscriptionUsage)
 class TranscriptionUsageAdmin(admin.ModelAdmin):
+    """Usage rows with totals, a per-day chart and the top sessions for the filtered rows."""
+
+    change_list_template = "admin/usage/change_list.html"
     list_display = [
-        "run",
+        "created_at",
         "session",
+        "space",
         "user",
         "provider",
         "duration_seconds",
         "billed_minutes",
         "total_cost",
         "finalized",
-        "created_at",
     ]
-    list_filter = ["provider", "finalized", "created_at"]
-    search_fields = ["session__slug", "session__title", "user__email"]
+    list_filter = [
+        CreatedRangeFilter,
+        ("session__space", admin.RelatedFieldListFilter),
+        UserEmailFilter,
+        ProviderFilter,
+        "finalized",
+    ]
+    search_fields = ["session__slug", "session__title", "session__space__slug", "user__email"]
     readonly_fields = [f.name for f in TranscriptionUsage._meta.fields]
     date_hierarchy = "created_at"
-    list_select_related = ["session", "user", "run"]
+    list_select_related = ["session__space", "user"]
+    actions = ["export_csv"]
+    # "N of M rows" would count the whole table (a million rows) on every page view.
+    show_full_result_count = False
+
+    @admin.display(description="space", ordering="session__space__name")
+    def space(self, row: TranscriptionUsage) -> str:
+        return row.session.space.name
+
+    def get_urls(self) -> list:
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_filtered_csv),
+            name="transcription_transcriptionusage_export",
+        )
+        return [export, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            summary = changelist_summary(context["cl"].queryset)
+            context["usage_summary"] = summary
+            context["usage_chart"] = day_chart(summary["days"])
+            context["export_query"] = request.GET.urlencode()
+        return response
+
+    def export_filtered_csv(self, request: HttpRequest) -> HttpResponse:
+        """Every row the changelist's current filters select, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # The changelist answers unknown filters the same way: back to the list, ?e=1.
+            return redirect(f"{reverse('admin:transcription_transcriptionusage_changelist')}?e=1")
+        return usage_csv_response(changelist.queryset)
+
+    @admin.action(description="Export selected usage as CSV")
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[TranscriptionUsage]
+    ) -> HttpResponse:
+        return usage_csv_response(queryset)

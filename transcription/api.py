@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -35,6 +35,8 @@ class TranscriptionStatusApi(APIView):
 
 
 class TranscriptionStartApi(APIView):
+    throttle_scope = "create"
+
     class InputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=TranscriptionRun.Mode.choices, required=False)
 
@@ -75,10 +77,23 @@ class SegmentOutputSerializer(serializers.Serializer):
     is_final = serializers.BooleanField()
 
 
+class SegmentPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SegmentOutputSerializer(many=True)
+
+
 class SegmentListApi(APIView):
     """The stored (final) transcript of a session, oldest first, paginated."""
 
-    @extend_schema(responses=SegmentOutputSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="Segments per page (default 50)."),
+            OpenApiParameter("offset", int, description="Segments to skip."),
+        ],
+        responses=SegmentPageOutputSerializer,
+    )
     def get(self, request: Request, slug: str) -> Response:
 
         session = session_get_for_user(user=request.user, slug=slug)

@@ -8,10 +8,14 @@ round-trips per run per second; instead one ``RunBatcher`` per event loop does, 
   ``TRANSCRIPTION_FLUSH_MAX_SEGMENTS`` are waiting);
 - one heartbeat UPDATE (and status read) every ``TRANSCRIPTION_HEARTBEAT_SECONDS``, which also
   tells each pipeline when its run was stopped elsewhere;
-- one usage checkpoint every ``TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS``.
+- one usage checkpoint every ``TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS``, after which each
+  run learns its refreshed minute budget (``transcription.limits.runs_budget``).
 
 A failed write keeps its data and is retried on the next round, so a database outage delays
-finals and metering but loses neither.
+finals and metering but loses neither (up to ``TRANSCRIPTION_MAX_PENDING_FINALS`` buffered
+finals). Every call goes through ``database_sync_to_async``, which runs Django's
+``close_old_connections`` around it: a connection broken by the outage fails its "is usable"
+check and is replaced on the next round.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from transcription import services
+from rooms import logging_setup, metrics
+from sessions_app.services import ACTIVITY_RESOLUTION
+from transcription import limits, services
 from transcription.loops import PerLoop
 from transcription.services import FinalSegment, UsageCounters
 
 logger = logging.getLogger(__name__)
+ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 
 
 class BatchedRun(Protocol):
@@ -39,6 +46,9 @@ class BatchedRun(Protocol):
 
     def on_status(self, status: str | None) -> None:
         """Told the run's status after each heartbeat (None: the run row is gone)."""
+
+    def on_budget(self, budget: limits.RunBudget | None) -> None:
+        """Told the run's limits after each usage checkpoint (None: the run row is gone)."""
 
 
 class RunBatcher(PerLoop):
@@ -54,17 +64,38 @@ class RunBatcher(PerLoop):
         self._task: asyncio.Task[None] | None = None
         self.flushes = 0
         self.failures = 0
+        self.dropped = 0
+        self.activity_at: dict[int, float] = {}  # session id -> when its activity was recorded
+        self.meters: dict[int, metrics.RunMeter] = {}
 
     def register(self, run: BatchedRun) -> None:
         self.runs[run.run_id] = run
+        if run.run_id not in self.meters:
+            self.meters[run.run_id] = metrics.RunMeter(run.counters)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            # Shared by every run of the loop: it must not log as the first run's.
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), context=logging_setup.unbound_context()
+            )
 
     def unregister(self, run: BatchedRun) -> None:
         self.runs.pop(run.run_id, None)
+        meter = self.meters.pop(run.run_id, None)
+        if meter is not None:
+            meter.close(run.counters)
 
     def add_final(self, segment: FinalSegment) -> None:
-        self.pending[(segment.session_id, segment.utterance_id)] = segment
+        key = (segment.session_id, segment.utterance_id)
+        if (
+            key not in self.pending
+            and len(self.pending) >= settings.TRANSCRIPTION_MAX_PENDING_FINALS
+        ):
+            # The database has been away for long: bound the memory, lose the oldest.
+            del self.pending[next(iter(self.pending))]
+            self.dropped += 1
+            metrics.error("finals_dropped")
+            logger.error("pending finals past %d: dropped the oldest", len(self.pending))
+        self.pending[key] = segment
         if len(self.pending) >= settings.TRANSCRIPTION_FLUSH_MAX_SEGMENTS:
             self.full.set()
 
@@ -77,16 +108,33 @@ class RunBatcher(PerLoop):
         if not self.pending:
             return True
         batch = dict(self.pending)
+        elapsed = metrics.timed()
+        # Speech is session activity; recorded once a minute per session, not per flush.
+        now = time.monotonic()
+        active = {
+            s.session_id
+            for s in batch.values()
+            if now - self.activity_at.get(s.session_id, -ACTIVITY_EVERY) >= ACTIVITY_EVERY
+        }
         try:
-            await database_sync_to_async(services.segments_upsert)(finals=list(batch.values()))
+            await database_sync_to_async(services.segments_upsert)(
+                finals=list(batch.values()), active_session_ids=active
+            )
         except Exception:
             self.failures += 1
+            metrics.error("finals_flush")
             logger.exception("storing %d finals failed; they stay queued", len(batch))
             return False
         for key, segment in batch.items():
             if self.pending.get(key) is segment:  # a newer version may have arrived meanwhile
                 del self.pending[key]
+        if active:
+            self.activity_at = {
+                s: t for s, t in self.activity_at.items() if now - t < ACTIVITY_EVERY
+            }
+            self.activity_at.update(dict.fromkeys(active, now))
         self.flushes += 1
+        metrics.flush_observed(len(batch), elapsed())
         return True
 
     async def checkpoint(self, runs: list[BatchedRun]) -> None:
@@ -97,6 +145,11 @@ class RunBatcher(PerLoop):
     async def _checkpoint_all(self) -> None:
         async with self.usage_lock:
             await self.checkpoint(list(self.runs.values()))
+        # The space's month budget moves with every run's meter: refresh it from the new one.
+        runs = dict(self.runs)
+        budgets = await database_sync_to_async(limits.runs_budget)(run_ids=list(runs))
+        for run_id, run in runs.items():
+            run.on_budget(budgets.get(run_id))
 
     async def _loop(self) -> None:
         flush_every = settings.TRANSCRIPTION_FLUSH_SECONDS
@@ -107,6 +160,8 @@ class RunBatcher(PerLoop):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.full.wait(), timeout=flush_every)
             await self.flush()
+            for run_id, meter in self.meters.items():
+                meter.publish(self.runs[run_id].counters)
             now = time.monotonic()
             if now - last_heartbeat >= heartbeat_every and self.runs:
                 last_heartbeat = now
@@ -127,4 +182,5 @@ class RunBatcher(PerLoop):
             await work()
         except Exception:
             # The database may be away for a while; runs go on and the next round retries.
+            metrics.error("batch_round")
             logger.exception("batched heartbeat/checkpoint failed")

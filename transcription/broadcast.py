@@ -6,12 +6,15 @@ payload shapes are the protocol of ``docs/transcript-protocol.md``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from transcription.models import TranscriptionRun, TranscriptSegment
+
+logger = logging.getLogger(__name__)
 
 
 def session_group(session_id: int) -> str:
@@ -66,7 +69,13 @@ async def send_status(session_id: int, run: TranscriptionRun | None) -> None:
 
 
 def send_status_sync(session_id: int, run: TranscriptionRun | None) -> None:
-    async_to_sync(send_status)(session_id, run)
+    """``send_status`` after a committed change: best effort, since the change is made and
+    pages read the status again when they (re)connect; Redis being away must not fail the
+    request that made it."""
+    try:
+        async_to_sync(send_status)(session_id, run)
+    except Exception:
+        logger.warning("status of run %s not broadcast (channel layer)", run.pk if run else None)
 
 
 async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
@@ -76,5 +85,9 @@ async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
 
 
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
-    """A control message (e.g. ``run.stop``) to the runner listening on ``channel``."""
-    async_to_sync(get_channel_layer().send)(channel, message)
+    """A control message (e.g. ``run.stop``) to the runner listening on ``channel``; best
+    effort: a runner that misses a stop sees its run STOPPING on its next heartbeat."""
+    try:
+        async_to_sync(get_channel_layer().send)(channel, message)
+    except Exception:
+        logger.warning("%s not sent to the runner (channel layer)", message.get("type"))

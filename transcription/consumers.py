@@ -5,6 +5,7 @@ Protocol and close codes: ``docs/transcript-protocol.md``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -14,7 +15,10 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
+from rooms import logging_setup, metrics
+from sessions_app.services import ACTIVITY_RESOLUTION, sessions_touch
 from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 from transcription import broadcast, selectors
 from transcription.models import TranscriptionRun
@@ -33,6 +37,7 @@ FRAME_BURST = 2 * MAX_FRAMES_PER_SECOND
 MAX_TEXT_BYTES = 4096
 MAX_SPEAKERS = 50
 MAX_IDENTITY_LENGTH = 64
+ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 
 
 # Handlers that never touch the database. Channels 4.2+ runs a thread-pool hop to close stale
@@ -65,9 +70,14 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         self.sent_audio = False
         self.frame_tokens = float(FRAME_BURST)
         self.frame_clock = time.monotonic()
+        self.heard: set[str] | None = None  # finals sent live while a resync is pending
+        self.touched_at = -ACTIVITY_EVERY
         if not await self.open_session_socket():
             return
+        await self._touch()
         session, user, slug = self.session, self.user, self.session.slug
+        logging_setup.bind(session=slug)
+        metrics.ws_opened(self, "transcript")
         self.group = broadcast.session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json(
@@ -76,6 +86,20 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         history, run = await database_sync_to_async(self._history_and_run)()
         await self.send_json({"type": "history", "segments": history})
         await self._apply_status(broadcast.status_payload(run), run.control_channel if run else "")
+        if run is not None and not run.is_finished:
+            self.heard = {segment["utterance_id"] for segment in history}
+            self.resync = asyncio.create_task(self._history_again())
+
+    async def _history_again(self) -> None:
+        """A final broadcast just before ``group_add`` and stored just after the history read
+        reached this client neither way (a reconnect in a live run): once the runner has
+        flushed everything of before, send what was stored meanwhile as a second ``history``."""
+        await asyncio.sleep(settings.TRANSCRIPTION_FLUSH_SECONDS * 2 + 0.5)
+        history, _ = await database_sync_to_async(self._history_and_run)()
+        heard, self.heard = self.heard or set(), None
+        missed = [segment for segment in history if segment["utterance_id"] not in heard]
+        if missed and self.group:
+            await self.send_json({"type": "history", "segments": missed})
 
     def _history_and_run(self) -> tuple[list[dict[str, Any]], TranscriptionRun | None]:
         segments = [
@@ -84,6 +108,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         return segments, selectors.run_current(session=self.session)
 
     async def disconnect(self, code: int) -> None:
+        metrics.ws_closed(self)
         await self._leave()
 
     async def _leave(self) -> None:
@@ -98,6 +123,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
     async def _reject(self, code: int) -> None:
         """Close for bad input; whatever the client still sends before it hears the close
         (Daphne keeps delivering it) is ignored, and it gets no more events."""
+        metrics.error(f"ws_close_{code}")
         await self._leave()
         await self.close(code=code)
 
@@ -141,12 +167,13 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
             await self._reject(CLOSE_MALFORMED)
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
             await self.send_json({"type": "pong"})
+            await self._touch()
         elif kind == "active_speakers":
             speakers = message.get("speakers")
             if (
@@ -165,16 +192,27 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         else:
             await self._reject(CLOSE_MALFORMED)
 
+    async def _touch(self) -> None:
+        """An open session page is activity: it keeps the session from being ended as
+        inactive. At most one database write a minute per socket (the page pings every 25 s)."""
+        now = time.monotonic()
+        if now - self.touched_at >= ACTIVITY_EVERY:
+            self.touched_at = now
+            await database_sync_to_async(sessions_touch)(session_ids=[self.session.pk])
+
     async def _to_run(self, message: dict[str, Any]) -> None:
         try:
             await self.channel_layer.send(self.control_channel, message)
         except ChannelFull:
+            metrics.error("run_channel_full")
             # The runner is behind: drop this frame rather than queue latency.
             logger.warning("run channel full; dropped a %s message", message["type"])
 
     # --- group events -> client -----------------------------------------------------------
 
     async def transcript_event(self, event: dict[str, Any]) -> None:
+        if self.heard is not None and event["payload"]["is_final"]:
+            self.heard.add(event["payload"]["utterance_id"])
         if self.group:
             await self.send(text_data=json.dumps(event["payload"]))
 

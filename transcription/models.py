@@ -133,9 +133,20 @@ class TranscriptionUsage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The usage reports (transcription/usage.py) sum these columns per user, per session
+        # and per space (through its sessions) over a period: covering indexes let PostgreSQL
+        # answer them from the index alone (benchmarks/usage_stats.py, docs/benchmarks.md).
         indexes = [
-            models.Index(fields=["session"]),
-            models.Index(fields=["user", "created_at"]),
+            models.Index(
+                fields=["session", "created_at"],
+                include=["billed_minutes", "total_cost", "duration_seconds"],
+                name="usage_session_created_idx",
+            ),
+            models.Index(
+                fields=["user", "created_at"],
+                include=["session", "billed_minutes", "total_cost", "duration_seconds"],
+                name="usage_user_created_idx",
+            ),
             models.Index(fields=["created_at"]),
         ]
 

@@ -25,7 +25,8 @@ from django.conf import settings
 from django.utils import timezone
 from livekit import api as livekit_api
 
-from transcription import broadcast, egress, services
+from rooms import logging_setup, metrics
+from transcription import broadcast, egress, limits, services
 from transcription.attribution import SpeakerTimeline
 from transcription.audio import Mixer
 from transcription.batching import RunBatcher
@@ -87,7 +88,10 @@ class Ticker(PerLoop):
     def add(self, pipeline: RunPipeline) -> None:
         self.pipelines.add(pipeline)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            # Shared by every run of the loop: it must not log as the first run's.
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), context=logging_setup.unbound_context()
+            )
 
     def discard(self, pipeline: RunPipeline) -> None:
         self.pipelines.discard(pipeline)
@@ -134,6 +138,14 @@ class RunPipeline:
             jitter_seconds=settings.TRANSCRIPTION_JITTER_SECONDS,
         )
         self.stop_requested = asyncio.Event()
+        # Limits (``transcription.limits``), refreshed by the batcher with each checkpoint.
+        self.max_bytes: int | None = None
+        self.max_senders = settings.TRANSCRIPTION_MAX_AUDIO_SENDERS
+        self.budget_message = ""
+        self.limit_message = ""
+        self.refused_senders: set[str] = set()
+        # Set by ``hand_off``: this process is shutting down while the session goes on.
+        self.handing_off = False
         self.channel = ""
         # Session time (seconds since the session started) of stream time 0.
         self.offset = 0.0
@@ -142,6 +154,8 @@ class RunPipeline:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # Every line this run's tasks log names its session and run.
+        logging_setup.bind(session=self.slug, run=self.run_id)
         layer = get_channel_layer()
         self.channel = await layer.new_channel("transcription.run.")
         run = await database_sync_to_async(services.run_attach)(
@@ -165,6 +179,8 @@ class RunPipeline:
 
         now = timezone.now()
         self.counters = await database_sync_to_async(services.usage_baseline)(run_id=self.run_id)
+        budgets = await database_sync_to_async(limits.runs_budget)(run_ids=[self.run_id])
+        self.on_budget(budgets.get(self.run_id))
         self._reconnect_base = self.counters.reconnect_count
         session_started = run.session.started_at or now
         self.offset = max(0.0, (now - session_started).total_seconds())
@@ -215,12 +231,15 @@ class RunPipeline:
         if self.tick_error is not None and not error_code:
             error_code, error = "internal", f"Transcription failed: {self.tick_error}"
             logger.error("run %s: tick failed", self.run_id, exc_info=self.tick_error)
+        if self.limit_message and not error_code:
+            error_code, error = limits.LIMIT_REACHED, self.limit_message
+            logger.info("run %s: %s", self.run_id, error)
         for task in workers:
             task.cancel()
         stop_wait.cancel()
         await asyncio.gather(*workers, stop_wait, return_exceptions=True)
 
-        await self._stop_server_source()
+        await self._stop_server_source(keep_egress=self.handing_off and not error_code)
         # Drain: the provider transcribes what it has and emits its last finals.
         await stream.close()
         with contextlib.suppress(Exception):
@@ -237,6 +256,33 @@ class RunPipeline:
         """Heartbeat feedback from the batcher: a run stopped elsewhere stops here too."""
         if status != S.ACTIVE:
             self.stop_requested.set()
+
+    def on_budget(self, budget: limits.RunBudget | None) -> None:
+        """The run's limits, at activation and after each usage checkpoint (None: run gone)."""
+        if budget is None:
+            return
+        self.max_bytes = budget.max_bytes
+        self.budget_message = budget.message
+        self.max_senders = budget.max_audio_senders
+
+    def _within_budget(self, pcm: bytes) -> bytes:
+        """``pcm`` cut to what the run's minute budget still allows (a bytes comparison per
+        chunk, no database work); reaching the budget stops the run with ``limit_reached``."""
+        if self.max_bytes is None:
+            return pcm
+        left = self.max_bytes - self.counters.audio_bytes
+        if left >= len(pcm):
+            return pcm
+        self.limit_message = self.budget_message
+        self.stop_requested.set()
+        return pcm[: max(0, left) & ~1]
+
+    def hand_off(self) -> None:
+        """This process is shutting down (SIGTERM): drain the provider, store every final and
+        the meter, then leave the run STARTING for another runner (``run_hand_off``) — not
+        STOPPED, since its session goes on."""
+        self.handing_off = True
+        self.stop_requested.set()
 
     async def _settle(self, *, error_code: str, error: str) -> None:
         """Store the last finals (retrying through a database blip), then close the meter."""
@@ -255,9 +301,27 @@ class RunPipeline:
                 await self.batcher.checkpoint([self])
             except Exception:
                 logger.exception("run %s: last usage checkpoint failed", self.run_id)
+            if self.handing_off and not error_code and await self._hand_off_run():
+                return
             await self._finish(error_code=error_code, error=error)
 
+    async def _hand_off_run(self) -> bool:
+        """Leave the run to the next runner; False when it was stopped meanwhile."""
+        try:
+            run = await database_sync_to_async(services.run_hand_off)(run_id=self.run_id)
+        except Exception:
+            # The database is away: the supervisor restarts the run once its heartbeat is stale.
+            logger.exception("run %s: hand-off failed; the supervisor takes over", self.run_id)
+            return True
+        if run is None:
+            return False
+        await broadcast.send_status(self.session_id, run)
+        logger.info("run %s handed off: this process is shutting down", self.run_id)
+        return True
+
     async def _finish(self, *, error_code: str = "", error: str = "") -> None:
+        if error_code:
+            metrics.error(f"run_{error_code}")
         run = await database_sync_to_async(services.run_finish)(
             run_id=self.run_id, error_code=error_code, error=error
         )
@@ -272,25 +336,49 @@ class RunPipeline:
 
     async def _receive_loop(self) -> None:
         layer = get_channel_layer()
-        max_senders = settings.TRANSCRIPTION_MAX_AUDIO_SENDERS
         while True:
-            message: dict[str, Any] = await layer.receive(self.channel)
+            try:
+                message: dict[str, Any] = await layer.receive(self.channel)
+            except Exception:
+                # Redis is away (restarting): the layer reconnects; what was sent meanwhile
+                # (audio frames, speaker reports) is lost, a stop still comes by heartbeat.
+                logger.warning("run %s: control channel unavailable; retrying", self.run_id)
+                await asyncio.sleep(0.5)
+                continue
             kind = message.get("type")
             if kind == "audio.frame":
                 source = str(message.get("source", ""))
                 pcm = message.get("pcm")
                 if not source or not isinstance(pcm, bytes | bytearray):
                     continue
-                if source not in self.mixer.sources and len(self.mixer.sources) >= max_senders:
+                if source not in self.mixer.sources and len(self.mixer.sources) >= self.max_senders:
+                    await self._refuse_sender(source, str(message.get("name") or source))
                     continue
                 self.names[source] = str(message.get("name") or source)[:120]
                 self.mixer.push(source, bytes(pcm))
             elif kind == "audio.leave":
                 self.mixer.remove(str(message.get("source", "")))
+                self.refused_senders.discard(str(message.get("source", "")))
             elif kind == "speakers.active":
                 self._on_active_speakers(message)
             elif kind == "run.stop":
                 self.stop_requested.set()
+
+    async def _refuse_sender(self, source: str, name: str) -> None:
+        """Tell the session, once per sender, that a microphone over the limit is not mixed."""
+        if source in self.refused_senders:
+            return
+        self.refused_senders.add(source)
+        await broadcast.send_transcript(
+            self.session_id,
+            {
+                "type": "error",
+                "code": "too_many_senders",
+                "message": f"{name[:120]}'s microphone is not transcribed: this session "
+                f"transcribes {self.max_senders} microphones at once. When someone leaves, the "
+                "next microphone is transcribed.",
+            },
+        )
 
     def _on_active_speakers(self, message: dict[str, Any]) -> None:
         speakers = [str(s) for s in message.get("speakers", [])][:50]
@@ -309,9 +397,12 @@ class RunPipeline:
         tick = self.mixer.tick_seconds
         for source in mixed.active:
             self.timeline.add_activity(source, mixed.start, mixed.start + tick)
-        await self._stream_live.send_audio(mixed.pcm)
+        pcm = self._within_budget(mixed.pcm)
+        if not pcm:
+            return
+        await self._stream_live.send_audio(pcm)
         self.counters.audio_chunks += 1
-        self.counters.audio_bytes += len(mixed.pcm)
+        self.counters.audio_bytes += len(pcm)
         # From the integer byte count: adding float ticks drifts (8 h would bill 481 minutes).
         self.counters.audio_seconds = self.counters.audio_bytes / BYTES_PER_SECOND
         self.counters.reconnect_count = self._reconnect_base + self._stream_live.reconnects
@@ -357,7 +448,10 @@ class RunPipeline:
             self.egress_id = run.egress_id
         logger.info("run %s: ingest on port %s, egress %s", self.run_id, port, self.egress_id)
         try:
-            async for pcm in self.ingest.chunks():
+            async for chunk in self.ingest.chunks():
+                pcm = self._within_budget(chunk)
+                if not pcm:
+                    break
                 await stream.send_audio(pcm)
                 self.counters.audio_chunks += 1
                 self.counters.audio_bytes += len(pcm)
@@ -368,9 +462,11 @@ class RunPipeline:
                 "egress", "LiveKit's audio egress never reached the ingest (no RTMP publisher)."
             ) from exc
 
-    async def _stop_server_source(self) -> None:
+    async def _stop_server_source(self, *, keep_egress: bool = False) -> None:
+        """Stop the ingest and the egress; a hand-off keeps the egress, which retries its push
+        until the next runner's ingest takes the same port back."""
         # The egress first: with the ingest gone first it would retry its push meanwhile.
-        if self.egress_id:
+        if self.egress_id and not keep_egress:
             await self._stop_egress(self.egress_id)
         if self.ingest is not None:
             await self.ingest.stop()
@@ -390,9 +486,13 @@ class RunPipeline:
         speaker = self.timeline.attribute(event.start, event.end)
         if speaker and speaker not in self.names:
             # Server mode learns speakers from identities only: one lookup per new speaker.
-            self.names[speaker] = await database_sync_to_async(services.participant_name)(
-                session_id=self.session_id, identity=speaker
-            )
+            try:
+                self.names[speaker] = await database_sync_to_async(services.participant_name)(
+                    session_id=self.session_id, identity=speaker
+                )
+            except Exception:
+                # The database is away: this final goes out unnamed, the next one asks again.
+                logger.warning("run %s: no name for %s (database)", self.run_id, speaker)
         name = self.names.get(speaker) if speaker else None
         start = round(self.offset + event.start, 3)
         end = round(self.offset + max(event.end, event.start), 3)
@@ -425,4 +525,9 @@ class RunPipeline:
             )
         else:
             self.counters.partial_count += 1
-        await broadcast.send_transcript(self.session_id, payload)
+        try:
+            await broadcast.send_transcript(self.session_id, payload)
+        except Exception:
+            # Redis is away: this event reaches no page live (finals are stored regardless and
+            # come back in ``history``); the run goes on.
+            logger.warning("run %s: transcript event not broadcast (channel layer)", self.run_id)

@@ -6,6 +6,13 @@
 - ``celery``: a long-lived task on the ``ingest`` queue (the default with Redis).
 
 Nothing else knows which one is in use: services call ``launch(run_id)``.
+
+Graceful shutdown: SIGTERM makes every run of the process hand off (``RunPipeline.hand_off``:
+drain the provider, store the finals and the meter, leave the run STARTING for the next
+runner). Daphne 4 sends no ASGI lifespan events; its Twisted reactor stops on SIGTERM and waits
+for "before shutdown" triggers, so ``LoopCaptureMiddleware`` adds one. A Celery worker's warm
+shutdown waits for its tasks but never tells them, so ``transcription.tasks`` forwards the
+signal to the pool processes running runs, which handle it in ``execute_in_worker``.
 """
 
 from __future__ import annotations
@@ -13,16 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import signal
+import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from transcription.pipeline import RunPipeline
 
 logger = logging.getLogger(__name__)
 
 _main_loop: asyncio.AbstractEventLoop | None = None
 _running: set[asyncio.Task[None]] = set()
+_pipelines: set[RunPipeline] = set()
 
 
 class LoopCaptureMiddleware:
@@ -35,7 +48,69 @@ class LoopCaptureMiddleware:
         global _main_loop
         if _main_loop is None:
             _main_loop = asyncio.get_running_loop()
+            _on_server_start(_main_loop)
         await self.app(scope, receive, send)
+
+
+def _on_server_start(loop: asyncio.AbstractEventLoop) -> None:
+    """Under Daphne: hand runs off when the reactor shuts down, and (embedded mode) resume the
+    runs a previous process handed off."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return
+    from twisted.internet import defer
+
+    def on_shutdown() -> defer.Deferred[None]:
+        return defer.Deferred.fromFuture(loop.create_task(hand_off_embedded()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", on_shutdown)
+    if settings.TRANSCRIPTION_RUNNER == "embedded":
+        loop.create_task(_resume_unclaimed(loop), context=contextvars.Context())
+
+
+async def _resume_unclaimed(loop: asyncio.AbstractEventLoop) -> None:
+    from transcription import services
+
+    for run_id in await database_sync_to_async(services.runs_unclaimed)():
+        logger.info("resuming run %s", run_id)
+        _spawn(loop, run_id)
+
+
+def hand_off_all() -> None:
+    """Ask every run of this process to hand off (SIGTERM)."""
+    for pipeline in list(_pipelines):
+        pipeline.hand_off()
+
+
+async def hand_off_embedded() -> None:
+    """Hand the embedded runs off and wait (bounded) until they have stored everything."""
+    hand_off_all()
+    pending = [task for task in _running if not task.done()]
+    if pending:
+        logger.info("handing off %d runs before exit", len(pending))
+        await asyncio.wait(pending, timeout=settings.TRANSCRIPTION_DRAIN_SECONDS * 2)
+
+
+async def execute_in_worker(run_id: int) -> None:
+    """``execute`` in a Celery pool process: SIGTERM (forwarded by the worker's warm
+    shutdown, or sent to the whole process group) hands the run off instead of killing it."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, hand_off_all)
+    try:
+        await execute(run_id)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def launch_elsewhere(run_id: int) -> None:
+    """After a hand-off: queue the run for another worker at once (Celery). Embedded runs are
+    resumed by the next Daphne; either way the supervisor relaunches it if this is lost."""
+    if settings.TRANSCRIPTION_RUNNER != "celery":
+        return
+    try:
+        launch(run_id)
+    except Exception:
+        logger.exception("run %s: relaunch after hand-off failed; the supervisor will", run_id)
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -56,7 +131,12 @@ async def execute(run_id: int) -> None:
     run = await database_sync_to_async(load)()
     if run is None or run.is_finished:
         return
-    await RunPipeline(run).run()
+    pipeline = RunPipeline(run)
+    _pipelines.add(pipeline)
+    try:
+        await pipeline.run()
+    finally:
+        _pipelines.discard(pipeline)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

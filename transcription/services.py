@@ -7,6 +7,7 @@ The pipeline (``transcription.pipeline``) calls the ``run_*``, ``segments_upsert
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +17,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from identity.models import User
+from rooms import metrics
 from rooms.errors import Conflict, DomainError
 from sessions_app.models import Participant, VideoSession
-from transcription import broadcast, transitions
+from transcription import broadcast, limits, transitions
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
 from transcription.pricing import billed_minutes, total_cost
 
@@ -49,7 +51,8 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     """Start transcribing ``session``, or return the run already in progress (never two).
 
     The caller has checked that ``by`` is a member of the session's space. The runner is
-    launched after commit, so it never sees a run that was rolled back.
+    launched after commit, so it never sees a run that was rolled back. A new run must pass
+    the limits (``transcription.limits.run_start_check``): ``Forbidden``/``LimitExceeded``.
     """
     from transcription import runner
 
@@ -64,6 +67,14 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     provider = settings.STT_PROVIDER
     try:
         with transaction.atomic():
+            limits.starter_lock(by=by)
+            # A start of the same user may have won the lock, and this session, meanwhile.
+            existing = TranscriptionRun.objects.filter(
+                session=session, status__in=TranscriptionRun.UNFINISHED
+            ).first()
+            if existing is not None:
+                return existing
+            limits.run_start_check(session=session, by=by)
             run = TranscriptionRun.objects.create(
                 session=session,
                 mode=mode,
@@ -238,6 +249,32 @@ def run_activate(*, run_id: int, started_at: datetime) -> bool:
     return activated
 
 
+@transaction.atomic
+def run_hand_off(*, run_id: int) -> TranscriptionRun | None:
+    """The runner's process is shutting down while the session goes on: ACTIVE -> STARTING,
+    unclaimed, heartbeat now, so the next runner resumes it from the stored meter (another
+    worker at once; in embedded mode the next Daphne; the supervisor if that message is lost).
+    Not a failure: ``attempts`` stays. None when the run was stopped meanwhile."""
+    from transcription import runner
+
+    if not transitions.transition(
+        run_id, S.STARTING, only_from=(S.ACTIVE,), control_channel="", heartbeat_at=timezone.now()
+    ):
+        return None
+    transaction.on_commit(lambda: runner.launch_elsewhere(run_id))
+    return TranscriptionRun.objects.select_related("session").get(pk=run_id)
+
+
+def runs_unclaimed() -> list[int]:
+    """Runs waiting for a runner (handed off, or launched where no runner was): STARTING, no
+    control channel, session not ended."""
+    return list(
+        TranscriptionRun.objects.filter(status=S.STARTING, control_channel="")
+        .exclude(session__status=VideoSession.Status.ENDED)
+        .values_list("pk", flat=True)
+    )
+
+
 def run_ingest_ready(*, run_id: int, port: int | None) -> None:
     TranscriptionRun.objects.filter(pk=run_id).update(ingest_port=port)
 
@@ -292,11 +329,15 @@ class FinalSegment:
     speaker_name: str | None
 
 
-def segments_upsert(*, finals: list[FinalSegment]) -> int:
+def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collection[int] = ()) -> int:
     """Store ``finals`` (of any sessions) in ONE statement; a final stored twice stays one row.
 
-    Speaker identities are resolved to participants of their session with one query.
+    Speaker identities are resolved to participants of their session with one query. Speech
+    is activity: ``active_session_ids`` (the caller's choice, at most once a minute each) are
+    touched so they are not ended as inactive.
     """
+    from sessions_app.services import sessions_touch
+
     if not finals:
         return 0
     # One row per (session, utterance) per statement: PostgreSQL refuses to upsert a row twice
@@ -340,6 +381,8 @@ def segments_upsert(*, finals: list[FinalSegment]) -> int:
             "end_offset",
         ],
     )
+    if active_session_ids:
+        sessions_touch(session_ids=active_session_ids)
     return len(segments)
 
 
@@ -421,4 +464,6 @@ def usage_finalize(*, run_id: int) -> TranscriptionUsage:
     usage.save(
         update_fields=["billed_minutes", "total_cost", "ended_at", "finalized", "updated_at"]
     )
+    cost = usage.total_cost
+    transaction.on_commit(lambda: metrics.usage_billed(minutes, cost))
     return usage

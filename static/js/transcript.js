@@ -195,6 +195,7 @@
     else if (!open) text = "Reconnecting…";
     else {
       text = STATUS_LABELS[status.status] || status.status;
+      if (status.status === "FAILED" && status.errorCode === "limit_reached") text = "Limit reached";
       if (status.status === "ACTIVE" && status.mode === "BROWSER" && browserAudio && !Rooms.mic.isOn()) {
         text += " · your microphone is off";
       }
@@ -218,8 +219,12 @@
       status: message.status,
       mode: message.mode || null,
       error: message.error || null,
+      errorCode: message.error_code || null,
     };
-    if (status.status === "FAILED") {
+    if (status.status === "FAILED" && status.errorCode === "limit_reached") {
+      // A limit stopped it: the message says which one and what to do.
+      showError(status.error);
+    } else if (status.status === "FAILED") {
       showError(`Transcription failed: ${status.error || "unknown error"}`);
     } else if (status.status === "STARTING" && previous !== "STARTING") {
       showError("");

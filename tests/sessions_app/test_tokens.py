@@ -58,6 +58,8 @@ def test_join_with_livekit_gives_a_token_livekit_accepts(
     body = join(member_api, video_session)
 
     assert body["video_enabled"] is True
+    assert body["video_mode"] == "livekit"
+    assert body["mesh_ws_path"] is None
     assert body["livekit_url"] == "wss://livekit.example.test"
     claims = livekit_api.TokenVerifier(LK_KEY, LK_SECRET).verify(body["livekit_token"])
     assert claims.identity == member.identity
@@ -124,13 +126,15 @@ def test_livekit_token_names_only_its_own_room(livekit_on, owner_api, owner, spa
     assert rooms == {first.slug, second.slug}
 
 
-def test_join_without_livekit_works_and_says_video_is_off(livekit_off, member_api, video_session):
+def test_join_without_livekit_works_and_points_to_the_mesh(livekit_off, member_api, video_session):
     body = join(member_api, video_session)
 
     assert body["video_enabled"] is False
+    assert body["video_mode"] == "mesh"
+    assert body["mesh_ws_path"] == f"/ws/sessions/{video_session.slug}/signal/"
     assert body["livekit_token"] is None
     assert body["livekit_url"] is None
-    assert "video is off" in body["message"]
+    assert "peer to peer" in body["message"]
     assert body["transcription_token"]
     video_session.refresh_from_db()
     assert video_session.status == VideoSession.Status.LIVE

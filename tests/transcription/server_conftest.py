@@ -28,6 +28,7 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,8 +37,10 @@ import pytest
 import pytest_asyncio
 from celery import Celery
 from channels.db import database_sync_to_async
+from django.urls import reverse
 
 from rooms.celery import app as celery_app
+from sessions_app.services import session_join
 from tests.fakes.gladia import FakeGladia
 from tests.fakes.livekit import FIXTURE, FakeLiveKit, encode_flv
 from tests.live import (
@@ -50,6 +53,7 @@ from tests.live import (
     wait_for_port,
 )
 from tests.transcription.conftest import Client
+from transcription.pricing import billed_minutes, total_cost
 
 T = TypeVar("T")
 
@@ -68,11 +72,29 @@ UTTERANCE_SECONDS = 1.0
 """The fake Gladia finalises one utterance per second of audio it has received."""
 
 __all__ = [
+    "FakesThread",
     "Stack",
     "Watcher",
     "alive",
+    "assert_nothing_lost_or_duplicated",
+    "assert_usage",
+    "extra_worker",
+    "finals_after",
+    "join_session",
+    "no_listeners_left",
+    "post_api",
+    "run_row",
+    "seconds_until",
     "server_mode_fixture",
     "server_stack_fixture",
+    "single",
+    "start_redis",
+    "start_server_run",
+    "start_server_stack",
+    "stop_run",
+    "stopped",
+    "stored_finals",
+    "usage_rows",
     "wait_until",
     "watch_fixture",
 ]
@@ -194,6 +216,15 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def seconds_until(
+    since: float, condition: Callable[[], Any | Awaitable[Any]], *, timeout: float, what: str
+) -> float:
+    """``wait_until``, then how long after ``since`` (``time.monotonic()``) it held: run it as a
+    task to time one event while the test waits for others."""
+    await wait_until(condition, timeout=timeout, what=what)
+    return time.monotonic() - since
 
 
 class Watcher:
@@ -330,8 +361,9 @@ class Stack:
         return await self.fakes.acall(lambda: list(fake.egresses.values()))
 
 
-def _start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_redis(tmp: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
+    """A private ``redis-server`` (on ``port``, or a free one) and its URL."""
+    port = port or free_port()
     server = subprocess.Popen(
         [
             *("redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""),
@@ -349,18 +381,30 @@ def server_stack_fixture(
 ) -> Iterator[Stack]:
     """Redis, a Celery worker (queues ``ingest`` and ``default``) and ``celery beat`` with the
     supervisor, all pointed at the test database, the fakes' ports and a private ingest range."""
+    with start_server_stack(tmp_path_factory.mktemp("server-mode")) as stack:
+        yield stack
+
+
+@contextmanager
+def start_server_stack(
+    tmp: Path, *, redis_url: str = "", env: dict[str, str] | None = None, name: str = "server-mode"
+) -> Iterator[Stack]:
+    """What ``server_stack`` sets up, for fixtures that need it changed: ``redis_url`` (one the
+    caller controls; private, so the channel layer follows it) and ``env`` for the worker and
+    beat (e.g. a ``DATABASE_URL`` through a proxy). Logs go to ``artifacts/<name>-*.log``."""
     from django.conf import settings
 
-    tmp = tmp_path_factory.mktemp("server-mode")
     redis_server = None
-    redis_url = os.environ.get("REDIS_URL") or settings.REDIS_URL
+    private_redis = bool(redis_url)
+    redis_url = redis_url or os.environ.get("REDIS_URL") or settings.REDIS_URL
     if not redis_url:
-        redis_server, redis_url = _start_redis(tmp)
+        redis_server, redis_url = start_redis(tmp)
+        private_redis = True
     base = random.randrange(20000, 29000, 20)
     fakes = FakesThread()
     stack = Stack(
         redis_url=redis_url,
-        private_redis=redis_server is not None,
+        private_redis=private_redis,
         livekit_port=free_port(),
         gladia_port=free_port(),
         gladia_ws_port=free_port(),
@@ -387,21 +431,20 @@ def server_stack_fixture(
         "TRANSCRIPTION_STALE_SECONDS": str(STALE_SECONDS),
         "TRANSCRIPTION_SUPERVISE_SECONDS": str(SUPERVISE_SECONDS),
         "TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS": "1.0",
+        **(env or {}),
     }
     env = child_env(**stack.env)
     celery = str(VENV_BIN / "celery")
-    hostname = f"server-mode-{os.getpid()}@127.0.0.1"
-    worker_args = [celery, "-A", "rooms", "worker", "-Q", "ingest,default", "-c", "3"]
-    worker_args += ["-n", hostname]
-    worker_args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]
+    hostname = f"{name}-{os.getpid()}@127.0.0.1"
+    worker_args = _worker_args(hostname)
     beat_args = [celery, "-A", "rooms", "beat", "-l", "info", "-s", str(tmp / "beat-schedule")]
-    worker_log = ROOT / "artifacts" / "server-mode-worker.log"
+    worker_log = ROOT / "artifacts" / f"{name}-worker.log"
     try:
         with child_process(worker_args, env=env, log=worker_log) as worker:
             # The supervisor restarts a run still STARTING after the stale time, and a worker
             # still booting would leave the first run queued that long: beat waits for it.
             _wait_for_ready(worker, hostname, redis_url, worker_log)
-            beat_log = worker_log.with_name("server-mode-beat.log")
+            beat_log = worker_log.with_name(f"{name}-beat.log")
             with child_process(beat_args, env=env, log=beat_log) as beat:
                 stack.worker, stack.worker_name, stack.beat = worker, hostname, beat
                 yield stack
@@ -410,6 +453,25 @@ def server_stack_fixture(
         if redis_server is not None:
             redis_server.terminate()
             redis_server.wait(timeout=10)
+
+
+def _worker_args(hostname: str) -> list[str]:
+    return [
+        *(str(VENV_BIN / "celery"), "-A", "rooms", "worker", "-Q", "ingest,default", "-c", "3"),
+        *("-n", hostname, "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        *("-l", "info"),
+    ]
+
+
+@contextmanager
+def extra_worker(stack: Stack, name: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """One more Celery worker like the stack's (queues, settings), ready when given: the
+    process and its hostname. Stopped on exit if it still runs."""
+    hostname = f"{name}-{os.getpid()}@127.0.0.1"
+    log = ROOT / "artifacts" / f"{name}-worker.log"
+    with child_process(_worker_args(hostname), env=child_env(**stack.env), log=log) as worker:
+        _wait_for_ready(worker, hostname, stack.redis_url, log)
+        yield worker, hostname
 
 
 def _wait_for_ready(
@@ -567,3 +629,71 @@ def usage_rows(run_id: int) -> list[Any]:
     from transcription.models import TranscriptionUsage
 
     return list(TranscriptionUsage.objects.filter(run_id=run_id))
+
+
+# --- steps and checks of a run, for async tests -----------------------------------------------
+
+
+async def join_session(session: Any, *users: Any) -> None:
+    for user in users:
+        await database_sync_to_async(session_join)(session=session, user=user)
+
+
+async def post_api(client: Any, name: str, slug: str) -> Any:
+    return await database_sync_to_async(client.post)(reverse(name, kwargs={"slug": slug}))
+
+
+async def start_server_run(client: Any, slug: str) -> int:
+    response = await post_api(client, "api-transcription-start", slug)
+    assert response.status_code == 201, response.content
+    assert response.json()["mode"] == "SERVER"
+    return response.json()["run_id"]
+
+
+async def stop_run(client: Any, slug: str) -> None:
+    response = await post_api(client, "api-transcription-stop", slug)
+    assert response.status_code == 200, response.content
+
+
+async def finals_after(watcher: Watcher, count: int, *, timeout: float, what: str) -> None:
+    await wait_until(lambda: len(watcher.finals()) >= count, timeout=timeout, what=what)
+
+
+async def stopped(watcher: Watcher, run_id: int, status: str = "STOPPED") -> dict[str, Any]:
+    return await wait_until(
+        lambda: watcher.has_status(status, run_id), timeout=30, what=f"run {run_id} {status}"
+    )
+
+
+async def no_listeners_left(stack: Stack) -> None:
+    await wait_until(
+        lambda: not stack.listeners(), timeout=10, what="the ingest's ffmpeg to be gone"
+    )
+
+
+def single(ids: list[str]) -> set[str]:
+    assert len(ids) == len(set(ids)), f"a final was delivered twice: {ids}"
+    return set(ids)
+
+
+async def assert_nothing_lost_or_duplicated(
+    stack: Stack, watcher: Watcher, session_id: int
+) -> None:
+    """Every final Gladia sent is stored once and was shown once to the client."""
+    sent = single(await stack.gladia_final_ids())
+    seen = single(watcher.final_ids())
+    stored = set(await stored_finals(session_id))
+    assert sent, "Gladia sent no finals"
+    assert stored == sent, f"lost {sent - stored}, unexpected {stored - sent}"
+    assert seen == sent, f"clients missed {sent - seen}, got unknown {seen - sent}"
+
+
+async def assert_usage(run_id: int) -> Any:
+    rows = await usage_rows(run_id)
+    assert len(rows) == 1
+    usage = rows[0]
+    assert usage.finalized
+    assert usage.duration_seconds > 0
+    assert usage.billed_minutes == billed_minutes(usage.duration_seconds) >= 1
+    assert usage.total_cost == total_cost(usage.billed_minutes, usage.cost_per_minute) > 0
+    return usage

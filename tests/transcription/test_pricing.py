@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from transcription.ingest import BYTES_PER_SECOND
-from transcription.pricing import billed_minutes, total_cost
+from transcription.pricing import billed_minutes, quantize_cost, total_cost, video_cost
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,36 @@ def test_total_cost_is_minutes_times_rate_rounded_half_up_to_4_places(
     assert isinstance(cost, Decimal)
     assert cost == expected
     assert cost.as_tuple().exponent == -4, "stored and shown with exactly 4 decimal places"
+
+
+@pytest.mark.parametrize(
+    ("participant_minutes", "per_minute", "expected"),
+    [
+        (0, Decimal("0.0005"), Decimal("0.0000")),
+        (1, Decimal("0.0005"), Decimal("0.0005")),
+        (41, Decimal("0.0005"), Decimal("0.0205")),
+        (10 * 60 * 50, Decimal("0.0005"), Decimal("15.0000")),  # 50 people for 10 hours
+        (1, Decimal("0.00005"), Decimal("0.0001")),  # half a quantum rounds up
+        (3, Decimal("0.00001"), Decimal("0.0000")),
+    ],
+)
+def test_video_cost_is_participant_minutes_times_rate_4_places(
+    participant_minutes, per_minute, expected
+):
+    cost = video_cost(participant_minutes, per_minute)
+    assert cost == expected
+    assert cost.as_tuple().exponent == -4
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        (None, "0.0000"),
+        (0, "0.0000"),
+        (Decimal("1.5"), "1.5000"),
+        (Decimal("0.00005"), "0.0001"),
+        (Decimal("123456.78904"), "123456.7890"),
+    ],
+)
+def test_sums_of_costs_are_shown_with_4_places_and_none_is_zero(amount, expected):
+    assert str(quantize_cost(amount)) == expected

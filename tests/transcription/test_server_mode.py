@@ -15,17 +15,23 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.urls import reverse
 from livekit import api
 
-from sessions_app.services import session_join
 from tests.transcription.server_conftest import (
     Stack,
-    Watcher,
     alive,
+    assert_nothing_lost_or_duplicated,
+    assert_usage,
+    finals_after,
+    join_session,
+    no_listeners_left,
     run_row,
     server_mode_fixture,  # noqa: F401 (fixture "server_mode")
     server_stack_fixture,  # noqa: F401 (fixture "server_stack")
+    single,
+    start_server_run,
+    stop_run,
+    stopped,
     stored_finals,
     usage_rows,
     wait_until,
@@ -33,7 +39,6 @@ from tests.transcription.server_conftest import (
 )
 from transcription.ingest import ffmpeg_path
 from transcription.models import TranscriptionRun
-from transcription.pricing import billed_minutes, total_cost
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -41,71 +46,6 @@ S = TranscriptionRun.Status
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-async def _join(session: Any, *users: Any) -> None:
-    for user in users:
-        await database_sync_to_async(session_join)(session=session, user=user)
-
-
-async def _api(client: Any, name: str, slug: str) -> Any:
-    return await database_sync_to_async(client.post)(reverse(name, kwargs={"slug": slug}))
-
-
-async def _start(client: Any, slug: str) -> int:
-    response = await _api(client, "api-transcription-start", slug)
-    assert response.status_code == 201, response.content
-    assert response.json()["mode"] == "SERVER"
-    return response.json()["run_id"]
-
-
-async def _stop(client: Any, slug: str) -> None:
-    response = await _api(client, "api-transcription-stop", slug)
-    assert response.status_code == 200, response.content
-
-
-async def _finals_after(watcher: Watcher, count: int, *, timeout: float, what: str) -> None:
-    await wait_until(lambda: len(watcher.finals()) >= count, timeout=timeout, what=what)
-
-
-async def _stopped(watcher: Watcher, run_id: int, status: str = "STOPPED") -> dict[str, Any]:
-    return await wait_until(
-        lambda: watcher.has_status(status, run_id), timeout=30, what=f"run {run_id} {status}"
-    )
-
-
-async def _no_listeners_left(stack: Stack) -> None:
-    await wait_until(
-        lambda: not stack.listeners(), timeout=10, what="the ingest's ffmpeg to be gone"
-    )
-
-
-def _single(ids: list[str]) -> set[str]:
-    assert len(ids) == len(set(ids)), f"a final was delivered twice: {ids}"
-    return set(ids)
-
-
-async def _assert_nothing_lost_or_duplicated(
-    stack: Stack, watcher: Watcher, session_id: int
-) -> None:
-    """Every final Gladia sent is stored once and was shown once to the client."""
-    sent = _single(await stack.gladia_final_ids())
-    seen = _single(watcher.final_ids())
-    stored = set(await stored_finals(session_id))
-    assert sent, "Gladia sent no finals"
-    assert stored == sent, f"lost {sent - stored}, unexpected {stored - sent}"
-    assert seen == sent, f"clients missed {sent - seen}, got unknown {seen - sent}"
-
-
-async def _assert_usage(run_id: int) -> Any:
-    rows = await usage_rows(run_id)
-    assert len(rows) == 1
-    usage = rows[0]
-    assert usage.finalized
-    assert usage.duration_seconds > 0
-    assert usage.billed_minutes == billed_minutes(usage.duration_seconds) >= 1
-    assert usage.total_cost == total_cost(usage.billed_minutes, usage.cost_per_minute) > 0
-    return usage
 
 
 async def _push(url: str, flv: Any, *, timeout: float = 20.0) -> tuple[int, float]:
@@ -135,11 +75,11 @@ async def test_server_mode_run_transcribes_the_room_through_egress_ingest_and_st
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner, member)
+    await join_session(video_session, owner, member)
     speaker = await watch(owner, slug, speakers=[owner.identity])
     listener = await watch(member, slug)
 
-    run_id = await _start(owner_api, slug)
+    run_id = await start_server_run(owner_api, slug)
     await wait_until(lambda: listener.has_status("ACTIVE", run_id), timeout=30, what="ACTIVE")
 
     starts = await wait_until(
@@ -158,17 +98,17 @@ async def test_server_mode_run_transcribes_the_room_through_egress_ingest_and_st
     assert list(output.urls) == [f"rtmp://127.0.0.1:{run.ingest_port}/live/{run.ingest_key}"]
 
     # The owner speaks first; then the room's active speaker becomes the member.
-    await _finals_after(listener, 4, timeout=30, what="finals from the owner")
+    await finals_after(listener, 4, timeout=30, what="finals from the owner")
     switched_after = len(listener.finals())
     await speaker.report_speakers([member.identity])
-    await _finals_after(listener, switched_after + 4, timeout=30, what="finals from the member")
+    await finals_after(listener, switched_after + 4, timeout=30, what="finals from the member")
     assert len(stack.listeners()) == 1, "one ingest listener for the run"
     # (Checked before the stop: the run closes its ingest before it stops the egress, and the
     # egress retries in between.)
     assert (await stack.egresses())[0].pushes == 1, "the egress never had to reconnect"
 
-    await _stop(member_api, slug)
-    await _stopped(listener, run_id)
+    await stop_run(member_api, slug)
+    await stopped(listener, run_id)
 
     # One egress, started once, pushed once, stopped once; one Gladia stream.
     starts = await stack.lk_requests("StartRoomCompositeEgress")
@@ -182,10 +122,10 @@ async def test_server_mode_run_transcribes_the_room_through_egress_ingest_and_st
     assert [e.info.egress_id for e in egresses] == [run.egress_id]
     sessions = await stack.gladia_sessions()
     assert len(sessions) == 1 and sessions[0]["connections"] == 1
-    await _no_listeners_left(stack)
+    await no_listeners_left(stack)
 
     # Finals: at every client and in the database, once each, attributed by the timeline.
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
     assert speaker.final_ids() == listener.final_ids()
     stored = await stored_finals(video_session.pk)
     by_start = sorted(listener.finals(), key=lambda m: m["start"])
@@ -203,7 +143,7 @@ async def test_server_mode_run_transcribes_the_room_through_egress_ingest_and_st
         assert row["speaker_identity"] == message["speaker_identity"]
         assert row["participant_id"] is not None
 
-    usage = await _assert_usage(run_id)
+    usage = await assert_usage(run_id)
     # Metered audio is what reached Gladia.
     assert abs(usage.duration_seconds - sessions[0]["received_bytes"] / 32000) < 0.5
 
@@ -216,7 +156,7 @@ async def test_twirp_error_fails_the_run_with_the_reason(
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner)
+    await join_session(video_session, owner)
     listener = await watch(member, slug)
     assert stack.livekit is not None
     fake = stack.livekit
@@ -226,8 +166,8 @@ async def test_twirp_error_fails_the_run_with_the_reason(
         )
     )
 
-    run_id = await _start(owner_api, slug)
-    failed = await _stopped(listener, run_id, "FAILED")
+    run_id = await start_server_run(owner_api, slug)
+    failed = await stopped(listener, run_id, "FAILED")
     assert failed["error_code"] == "egress"
     assert "resource_exhausted" in failed["error"] and "egress quota exceeded" in failed["error"]
     run = await run_row(run_id)
@@ -236,18 +176,18 @@ async def test_twirp_error_fails_the_run_with_the_reason(
     assert not run.egress_id
     (refused,) = await stack.lk_requests("StartRoomCompositeEgress")
     assert refused.status == 429
-    await _no_listeners_left(stack)
+    await no_listeners_left(stack)
     assert len(await usage_rows(run_id)) == 1
 
     # Nothing is stuck: the next start gets an egress and transcribes.
-    second = await _start(owner_api, slug)
+    second = await start_server_run(owner_api, slug)
     assert second != run_id
     await wait_until(lambda: listener.has_status("ACTIVE", second), timeout=30, what="ACTIVE")
-    await _finals_after(listener, 2, timeout=30, what="finals of the second run")
-    await _stop(owner_api, slug)
-    await _stopped(listener, second)
+    await finals_after(listener, 2, timeout=30, what="finals of the second run")
+    await stop_run(owner_api, slug)
+    await stopped(listener, second)
     assert [r.status for r in await stack.lk_requests("StartRoomCompositeEgress")] == [429, 200]
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -258,29 +198,29 @@ async def test_ffmpeg_killed_mid_run_is_restarted_and_the_egress_reconnects(
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner)
+    await join_session(video_session, owner)
     listener = await watch(member, slug)
-    run_id = await _start(owner_api, slug)
-    await _finals_after(listener, 3, timeout=30, what="finals before the kill")
+    run_id = await start_server_run(owner_api, slug)
+    await finals_after(listener, 3, timeout=30, what="finals before the kill")
 
     (listener_pid,) = stack.listeners()
     os.kill(listener_pid, signal.SIGKILL)
     killed_after = len(listener.finals())
 
     await wait_until(lambda: _pushed_again(stack), timeout=15, what="the egress to push again")
-    await _finals_after(listener, killed_after + 3, timeout=30, what="finals after the kill")
+    await finals_after(listener, killed_after + 3, timeout=30, what="finals after the kill")
     (new_pid,) = stack.listeners()
     assert new_pid != listener_pid
 
-    await _stop(owner_api, slug)
-    await _stopped(listener, run_id)
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
     run = await run_row(run_id)
     assert run.status == S.STOPPED and run.attempts == 0, "the run itself never restarted"
     assert len(await stack.lk_requests("StartRoomCompositeEgress")) == 1
     assert len(await stack.gladia_sessions()) == 1
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
-    await _assert_usage(run_id)
-    await _no_listeners_left(stack)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    await assert_usage(run_id)
+    await no_listeners_left(stack)
 
 
 async def _pushed_again(stack: Stack) -> bool:
@@ -292,11 +232,11 @@ async def test_killed_ingest_worker_is_restarted_by_the_supervisor_and_continues
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner, member)
+    await join_session(video_session, owner, member)
     await watch(owner, slug, speakers=[owner.identity])
     listener = await watch(member, slug)
-    run_id = await _start(owner_api, slug)
-    await _finals_after(listener, 3, timeout=30, what="finals before the kill")
+    run_id = await start_server_run(owner_api, slug)
+    await finals_after(listener, 3, timeout=30, what="finals before the kill")
     first = await run_row(run_id)
 
     ((ffmpeg_pid, pool_pid),) = stack.listeners().items()
@@ -310,13 +250,13 @@ async def test_killed_ingest_worker_is_restarted_by_the_supervisor_and_continues
     )
     restart_seconds = time.monotonic() - killed_at
     assert restarted.attempts == 1
-    await _finals_after(listener, killed_after + 3, timeout=30, what="finals after the restart")
+    await finals_after(listener, killed_after + 3, timeout=30, what="finals after the restart")
     assert (await stack.egresses())[0].pushes >= 2, "the egress reconnected"
     ((_, new_pool),) = stack.listeners().items()
     assert new_pool != pool_pid
 
-    await _stop(owner_api, slug)
-    await _stopped(listener, run_id)
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
     run = await run_row(run_id)
     assert run.status == S.STOPPED and run.attempts == 1
     # The restarted runner took its port back, so the egress retried into it: still one.
@@ -326,8 +266,8 @@ async def test_killed_ingest_worker_is_restarted_by_the_supervisor_and_continues
 
     # Gladia: the dead runner's session, then the restarted runner's.
     old, new = await stack.gladia_sessions()
-    sent_old, sent_new = _single(old["finals"]), _single(new["finals"])
-    seen = _single(listener.final_ids())
+    sent_old, sent_new = single(old["finals"]), single(new["finals"])
+    seen = single(listener.final_ids())
     stored = await stored_finals(video_session.pk)
     assert set(stored) <= sent_old | sent_new
     assert set(stored) <= seen, "whatever was stored was shown"
@@ -338,8 +278,8 @@ async def test_killed_ingest_worker_is_restarted_by_the_supervisor_and_continues
     assert len(lost) <= 1, lost
     assert not lost or old["finals"].index(lost.pop()) == len(old["finals"]) - 1
     assert all(stored[i]["speaker_identity"] == owner.identity for i in sent_new & set(stored))
-    await _assert_usage(run_id)
-    await _no_listeners_left(stack)
+    await assert_usage(run_id)
+    await no_listeners_left(stack)
     await wait_until(lambda: not alive(ffmpeg_pid), timeout=10, what="the orphaned ffmpeg to exit")
     print(f"run restarted {restart_seconds:.1f} s after its worker process was killed")
 
@@ -355,26 +295,26 @@ async def test_gladia_socket_drop_reconnects_and_loses_nothing(
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner)
+    await join_session(video_session, owner)
     listener = await watch(member, slug)
     assert stack.gladia is not None
     gladia = stack.gladia
     await stack.fakes.acall(lambda: gladia.fault(after_seconds=2.5, code=None))
 
-    run_id = await _start(owner_api, slug)
+    run_id = await start_server_run(owner_api, slug)
     await wait_until(
         lambda: _reconnected(stack), timeout=30, what="the Gladia socket to drop and reconnect"
     )
     dropped_after = len(listener.finals())
-    await _finals_after(listener, dropped_after + 3, timeout=30, what="finals after the drop")
+    await finals_after(listener, dropped_after + 3, timeout=30, what="finals after the drop")
 
-    await _stop(owner_api, slug)
-    await _stopped(listener, run_id)
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
     (session,) = await stack.gladia_sessions()
     assert session["connections"] == 2 and 1006 in session["close_codes"]
     assert len(session["finals"]) >= 5
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
-    usage = await _assert_usage(run_id)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    usage = await assert_usage(run_id)
     assert usage.reconnect_count == 1
 
 
@@ -388,13 +328,13 @@ async def test_rtmp_push_that_is_not_the_runs_egress_is_refused_and_adds_no_audi
 ):
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner)
+    await join_session(video_session, owner)
     listener = await watch(member, slug)
     assert stack.livekit is not None
     fake = stack.livekit
     await stack.fakes.acall(lambda: setattr(fake, "egress_delay", 6.0))
 
-    run_id = await _start(owner_api, slug)
+    run_id = await start_server_run(owner_api, slug)
     await wait_until(
         lambda: stack.lk_requests("StartRoomCompositeEgress"), timeout=20, what="the egress"
     )
@@ -410,15 +350,15 @@ async def test_rtmp_push_that_is_not_the_runs_egress_is_refused_and_adds_no_audi
     assert not listener.finals()
 
     # The real egress then gets through; another publisher meanwhile is refused too.
-    await _finals_after(listener, 2, timeout=30, what="finals from the egress")
+    await finals_after(listener, 2, timeout=30, what="finals from the egress")
     code, _ = await _push(f"{host}/live/{run.ingest_key[:-1]}x", stack.egress_flv)
     assert code != 0
-    await _finals_after(listener, 4, timeout=30, what="more finals from the egress")
+    await finals_after(listener, 4, timeout=30, what="more finals from the egress")
     egresses = await stack.egresses()
     assert len(egresses) == 1 and egresses[0].pushes == 1, "the egress was never disturbed"
-    await _stop(owner_api, slug)
-    await _stopped(listener, run_id)
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
 
 
 async def test_a_second_delivery_of_the_run_task_leaves_the_running_run_alone(
@@ -428,10 +368,10 @@ async def test_a_second_delivery_of_the_run_task_leaves_the_running_run_alone(
 
     stack = server_mode
     slug = video_session.slug
-    await _join(video_session, owner)
+    await join_session(video_session, owner)
     listener = await watch(member, slug)
-    run_id = await _start(owner_api, slug)
-    await _finals_after(listener, 2, timeout=30, what="finals")
+    run_id = await start_server_run(owner_api, slug)
+    await finals_after(listener, 2, timeout=30, what="finals")
     first = await run_row(run_id)
 
     await database_sync_to_async(run_ingest.delay)(run_id)
@@ -446,6 +386,6 @@ async def test_a_second_delivery_of_the_run_task_leaves_the_running_run_alone(
     assert run.status == S.ACTIVE
     assert run.control_channel == first.control_channel, "the running runner keeps the run"
     assert len(await stack.gladia_sessions()) == 1
-    await _stop(owner_api, slug)
-    await _stopped(listener, run_id)
-    await _assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
+    await assert_nothing_lost_or_duplicated(stack, listener, video_session.pk)

@@ -8,6 +8,8 @@ waits (bounded) for it to finish.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -125,6 +127,9 @@ def test_status_follows_the_run_from_none_to_active_to_stopped(
 def test_stop_finishes_the_run_and_closes_its_meter(background_loop, member_api, video_session):
     run_id = member_api.post(start_url(video_session)).json()["run_id"]
     wait_for_run(run_id, lambda r: r.status == S.ACTIVE)
+    # ACTIVE is written before the first tick: give the pipeline time to send (and meter)
+    # some audio, or a stop in the same instant rightly meters nothing.
+    time.sleep(1.0)
 
     run = _stop_and_wait(member_api, video_session, run_id)
 

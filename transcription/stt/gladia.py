@@ -40,6 +40,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from rooms import metrics
+
 from .base import END_OF_EVENTS, SttError, SttEvent, SttStream
 
 logger = logging.getLogger(__name__)
@@ -426,6 +428,7 @@ class GladiaSttStream(SttStream):
                     continue
                 session = self._replace(session, session_id, url)
                 self.reconnects += 1
+                metrics.stt_reconnected("gladia")
             if ws is None:
                 try:
                     ws = await self._connect(session.url)
@@ -449,6 +452,7 @@ class GladiaSttStream(SttStream):
                     await back_off("session ended at once")
             else:
                 self.reconnects += 1
+                metrics.stt_reconnected("gladia")
                 await back_off("socket dropped")
 
     async def _pump(self, session: _Session, ws: ClientConnection) -> Outcome:

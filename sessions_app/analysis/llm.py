@@ -1,0 +1,219 @@
+"""The optional LLM analyser: an OpenAI-compatible ``POST {base}/chat/completions``.
+
+The transcript goes out as ``[seconds] Name: text`` lines. A transcript longer than the prompt
+cap is cut into chunks at line boundaries; each chunk is analysed on its own, then one more
+request combines the chunk summaries and topics. Action items keep their chunk's answer.
+Speaker stats are always computed locally. Any failure (network, timeout, HTTP status, a reply
+that is not the JSON asked for) raises ``LlmError``; the caller falls back to the offline
+analyser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
+
+PROVIDER = "llm"
+MAX_TOPICS = 10
+MAX_ACTION_ITEMS = 50
+
+SYSTEM_PROMPT = (
+    "You analyse meeting transcripts. Lines look like '[seconds] Speaker: text'. "
+    "Answer with one JSON object and nothing else: "
+    '{"summary": string (3 to 6 sentences), "topics": [up to 8 short noun phrases], '
+    '"action_items": [{"text": string, "owner": speaker or person named, or null, '
+    '"due": the due phrase as said (e.g. "by Friday"), or null, '
+    '"start": the [seconds] number of the line it was said on, or null}]}.'
+)
+COMBINE_PROMPT = (
+    "Below are summaries and topics of consecutive parts of one meeting. Combine them. "
+    'Answer with one JSON object and nothing else: {"summary": string (3 to 6 sentences), '
+    '"topics": [up to 8 short noun phrases]}.'
+)
+_FENCE_RE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+
+
+class LlmError(Exception):
+    """The LLM could not give a usable analysis; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    base_url: str
+    api_key: str
+    model: str
+    timeout_seconds: float
+    max_prompt_chars: int
+
+
+@dataclass(slots=True)
+class LlmAnswer:
+    summary: str
+    topics: list[str]
+    action_items: list[ActionItem]
+    requests: int
+
+
+def transcript_lines(utterances: list[Utterance]) -> list[str]:
+    return [f"[{int(u.start)}] {u.speaker_name or 'Room'}: {u.text.strip()}" for u in utterances]
+
+
+def chunk_lines(lines: list[str], max_chars: int) -> list[str]:
+    """Consecutive lines joined into chunks of at most ``max_chars`` (a longer line is cut)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        line = line[:max_chars]
+        if current and size + len(line) + 1 > max_chars:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _content(response: httpx.Response) -> str:
+    if response.status_code != 200:
+        raise LlmError(f"the LLM API answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+        content = body["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise LlmError("the LLM API answer is not a chat completion") from exc
+    if not isinstance(content, str):
+        raise LlmError("the LLM API answer has no text content")
+    return content
+
+
+def _parse_object(content: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_FENCE_RE.sub("", content))
+    except ValueError as exc:
+        raise LlmError("the LLM did not answer with JSON") from exc
+    if not isinstance(value, dict):
+        raise LlmError("the LLM did not answer with a JSON object")
+    return value
+
+
+def _text(value: Any, field: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not optional and not value.strip()):
+        raise LlmError(f"the LLM answer has no valid {field}")
+    return value.strip()[:2000] or None
+
+
+def _topics(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise LlmError("the LLM answer's topics are not a list of strings")
+    seen: dict[str, str] = {}
+    for topic in value:
+        clean = " ".join(topic.split())[:80]
+        if clean:
+            seen.setdefault(clean.lower(), clean)
+    return list(seen.values())[:MAX_TOPICS]
+
+
+def _action_items(value: Any) -> list[ActionItem]:
+    if not isinstance(value, list):
+        raise LlmError("the LLM answer's action_items are not a list")
+    items: list[ActionItem] = []
+    for raw in value[:MAX_ACTION_ITEMS]:
+        if not isinstance(raw, dict):
+            raise LlmError("an action item in the LLM answer is not an object")
+        start = raw.get("start")
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int | float)):
+            raise LlmError("an action item's start is not a number")
+        items.append(
+            ActionItem(
+                text=str(_text(raw.get("text"), "action item text"))[:500],
+                owner=_text(raw.get("owner"), "owner", optional=True),
+                due=_text(raw.get("due"), "due phrase", optional=True),
+                start=max(float(start), 0.0) if start is not None else None,
+            )
+        )
+    return items
+
+
+class LlmClient:
+    def __init__(self, config: LlmConfig) -> None:
+        self.config = config
+        self._http = httpx.Client(
+            base_url=config.base_url.rstrip("/"),
+            timeout=config.timeout_seconds,
+            headers={"Authorization": f"Bearer {config.api_key}"},
+        )
+        self.requests = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def ask(self, system: str, user: str) -> dict[str, Any]:
+        payload = {
+            "model": self.config.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "temperature": 0,
+            "response_format": {"type": "json_object"},
+        }
+        self.requests += 1
+        try:
+            response = self._http.post("/chat/completions", json=payload)
+        except httpx.TimeoutException as exc:
+            timeout = self.config.timeout_seconds
+            raise LlmError(f"the LLM API timed out after {timeout:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise LlmError(f"the LLM API could not be reached: {exc}") from exc
+        return _parse_object(_content(response))
+
+
+def analyse(data: AnalysisInput, config: LlmConfig) -> LlmAnswer:
+    """Summary, topics and action items from the LLM; raises ``LlmError`` on any failure."""
+    lines = transcript_lines(sorted(data.utterances, key=lambda u: u.start))
+    if not lines:
+        return LlmAnswer(summary="", topics=[], action_items=[], requests=0)
+    # The system prompt and the names line share the cap with the transcript.
+    names = ", ".join(data.known_names)[:500]
+    budget = max(config.max_prompt_chars - len(SYSTEM_PROMPT) - len(names) - 40, 200)
+    client = LlmClient(config)
+    try:
+        parts = []
+        for chunk in chunk_lines(lines, budget):
+            answer = client.ask(SYSTEM_PROMPT, f"Participants: {names}\n\n{chunk}")
+            parts.append(
+                (
+                    _text(answer.get("summary"), "summary"),
+                    _topics(answer.get("topics")),
+                    _action_items(answer.get("action_items")),
+                )
+            )
+        items = [item for _, _, chunk_items in parts for item in chunk_items]
+        if len(parts) == 1:
+            summary, topics, _ = parts[0]
+        else:
+            summary, topics = _combine(client, parts, config.max_prompt_chars)
+        return LlmAnswer(
+            summary=str(summary), topics=topics, action_items=items, requests=client.requests
+        )
+    finally:
+        client.close()
+
+
+def _combine(
+    client: LlmClient, parts: list[tuple[str | None, list[str], list[ActionItem]]], cap: int
+) -> tuple[str, list[str]]:
+    notes = [
+        f"Part {i}: {summary}\nTopics: {', '.join(topics)}"
+        for i, (summary, topics, _) in enumerate(parts, start=1)
+    ]
+    text = "\n\n".join(notes)[: max(cap - len(COMBINE_PROMPT), 200)]
+    answer = client.ask(COMBINE_PROMPT, text)
+    return str(_text(answer.get("summary"), "summary")), _topics(answer.get("topics"))

@@ -1,0 +1,263 @@
+"""Writes for session analyses and the tasks they create.
+
+Lifecycle: ``analysis_request`` (PENDING, task launched after commit) → ``analysis_claim``
+(conditional update to RUNNING, so a task queued twice runs once) → ``analysis_execute``
+(DONE, tasks upserted) or ``analysis_fail`` (back to PENDING for a retry, or FAILED).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from identity.models import User
+from rooms.errors import Conflict, Forbidden
+from sessions_app.analysis import analyse
+from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
+from sessions_app.models import SessionAnalysis, Task, VideoSession
+from sessions_app.selectors import session_can_end
+from spaces.models import Space
+
+logger = logging.getLogger(__name__)
+S = SessionAnalysis.Status
+_RESET = {
+    "status": S.PENDING,
+    "provider": "",
+    "summary": "",
+    "topics": [],
+    "action_items": [],
+    "speaker_stats": [],
+    "error": "",
+    "attempts": 0,
+    "started_at": None,
+    "finished_at": None,
+}
+_SETTLE_POLL_SECONDS = 0.25
+
+
+def analysis_request(*, session: VideoSession) -> SessionAnalysis:
+    """Create or reset the session's analysis to PENDING and launch it after the commit."""
+    defaults = {**_RESET, "created_at": timezone.now()}
+    try:
+        with transaction.atomic():
+            analysis, _ = SessionAnalysis.objects.update_or_create(
+                session=session, defaults=defaults
+            )
+    except IntegrityError:
+        # Requested twice at once: the other request created the row; reset it too.
+        SessionAnalysis.objects.filter(session=session).update(**defaults)
+        analysis = SessionAnalysis.objects.get(session=session)
+    session_id = session.pk
+    transaction.on_commit(lambda: analysis_launch(session_id=session_id))
+    return analysis
+
+
+def _is_stale(analysis: SessionAnalysis) -> bool:
+    """A RUNNING analysis whose worker went silent, or a PENDING one nobody picked up."""
+    since = analysis.started_at if analysis.status == S.RUNNING else analysis.created_at
+    limit = timedelta(seconds=settings.ANALYSIS_STALE_SECONDS)
+    return since is not None and since < timezone.now() - limit
+
+
+@transaction.atomic
+def analysis_rerun(*, session: VideoSession, by: User) -> SessionAnalysis:
+    """Run the analysis again (host or space owner, session ended, none in progress)."""
+    if not session_can_end(session=session, user=by):
+        raise Forbidden(
+            "Only the host or a space owner can re-run the analysis.", code="host_required"
+        )
+    if session.status != VideoSession.Status.ENDED:
+        raise Conflict("The analysis runs once the session has ended.", code="session_not_ended")
+    current = SessionAnalysis.objects.select_for_update().filter(session=session).first()
+    if current is not None:
+        busy = current.status in (S.PENDING, S.RUNNING) and not _is_stale(current)
+        if busy:
+            raise Conflict("The analysis is already in progress.", code="analysis_running")
+    return analysis_request(session=session)
+
+
+def analysis_launch(*, session_id: int) -> None:
+    """Start the task: on the Celery queue, or in a background thread without a broker."""
+    from sessions_app.tasks import analyse_session
+
+    if settings.ANALYSIS_RUNNER == "thread":
+        threading.Thread(
+            target=_run_in_thread, args=(session_id,), name=f"analysis-{session_id}", daemon=True
+        ).start()
+    else:
+        # Eager Celery runs the task right here, in the thread that ended the session — under
+        # Channels the one thread that also serves the runners' database calls — so it must
+        # not sit waiting for those runs to finish.
+        wait = not analyse_session.app.conf.task_always_eager
+        try:
+            analyse_session.delay(session_id, wait_for_transcript=wait)
+        except Exception:
+            # The session has ended all the same; the analysis stays PENDING, and a host can
+            # re-run it once it is stale.
+            logger.exception("could not queue the analysis of session %s", session_id)
+
+
+def _run_in_thread(session_id: int) -> None:
+    from sessions_app.tasks import analyse_session
+
+    try:
+        analyse_session.apply(args=(session_id,))
+    finally:
+        # This thread's database connections are never reused by a request: close them.
+        connections.close_all()
+
+
+def analysis_claim(*, session_id: int) -> SessionAnalysis | None:
+    """Take the session's PENDING (or stale RUNNING) analysis; None when there is nothing to do
+    or another worker has it."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.ANALYSIS_STALE_SECONDS)
+    claimed = (
+        SessionAnalysis.objects.filter(session_id=session_id)
+        .filter(Q(status=S.PENDING) | Q(status=S.RUNNING, started_at__lt=stale_before))
+        .update(status=S.RUNNING, started_at=now, finished_at=None, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    return SessionAnalysis.objects.select_related("session__space").get(session_id=session_id)
+
+
+def _transcription_live(session_id: int) -> bool:
+    from transcription.models import TranscriptionRun
+
+    fresh = timezone.now() - timedelta(seconds=settings.TRANSCRIPTION_STALE_SECONDS)
+    return TranscriptionRun.objects.filter(
+        session_id=session_id,
+        status__in=TranscriptionRun.UNFINISHED,
+        heartbeat_at__gte=fresh,
+    ).exists()
+
+
+def transcript_wait_settled(*, session_id: int) -> None:
+    """Wait (bounded by ``ANALYSIS_SETTLE_SECONDS``) while a live run still flushes finals."""
+    deadline = time.monotonic() + settings.ANALYSIS_SETTLE_SECONDS
+    while time.monotonic() < deadline and _transcription_live(session_id):
+        time.sleep(_SETTLE_POLL_SECONDS)
+
+
+def analysis_input(*, session: VideoSession) -> AnalysisInput:
+    from transcription.models import TranscriptSegment
+
+    rows = (
+        TranscriptSegment.objects.filter(session=session)
+        .order_by("start_offset", "id")
+        .values_list("speaker_identity", "speaker_name", "text", "start_offset", "end_offset")
+    )
+    names = list(session.participants.values_list("name", flat=True))
+    names += [m.user.name for m in session.space.memberships.select_related("user")]
+    return AnalysisInput(
+        utterances=[Utterance(*row) for row in rows], known_names=list(dict.fromkeys(names))
+    )
+
+
+def analysis_execute(
+    *, analysis: SessionAnalysis, wait_for_transcript: bool = True
+) -> SessionAnalysis:
+    """Analyse the transcript of a claimed analysis and store the result and its tasks.
+
+    With ``wait_for_transcript``, live runs are first given time to flush their last finals.
+    A result is stored only while the row is still this claim (RUNNING, same ``started_at``):
+    a re-run requested meanwhile wins.
+    """
+    session = analysis.session
+    if wait_for_transcript:
+        transcript_wait_settled(session_id=session.pk)
+    result = analyse(analysis_input(session=session))
+    with transaction.atomic():
+        stored = SessionAnalysis.objects.filter(
+            pk=analysis.pk, status=S.RUNNING, started_at=analysis.started_at
+        ).update(
+            status=S.DONE,
+            provider=result.provider,
+            summary=result.summary,
+            topics=result.topics,
+            action_items=list(result.action_items),
+            speaker_stats=list(result.speaker_stats),
+            error=result.note,
+            finished_at=timezone.now(),
+        )
+        if stored:
+            tasks_sync_from_analysis(analysis=analysis, items=result.action_items)
+    analysis.refresh_from_db()
+    return analysis
+
+
+def analysis_fail(*, analysis: SessionAnalysis, error: str, final: bool) -> None:
+    """Record a failed attempt: back to PENDING for the next retry, or FAILED for good."""
+    SessionAnalysis.objects.filter(
+        pk=analysis.pk, status=S.RUNNING, started_at=analysis.started_at
+    ).update(
+        status=S.FAILED if final else S.PENDING,
+        error=error[:2000],
+        finished_at=timezone.now() if final else None,
+    )
+
+
+# --- Tasks ------------------------------------------------------------------------------------
+
+
+class MemberMatcher:
+    """Matches an owner's name to a member of the space: display name, else unique first name."""
+
+    def __init__(self, space: Space) -> None:
+        self._full: dict[str, User] = {}
+        firsts: dict[str, list[User]] = {}
+        for membership in space.memberships.select_related("user"):
+            user = membership.user
+            self._full.setdefault(user.name.lower(), user)
+            firsts.setdefault(user.name.split(" ")[0].lower(), []).append(user)
+        self._first = {k: v[0] for k, v in firsts.items() if len(v) == 1}
+
+    def match(self, owner: str | None) -> User | None:
+        if not owner:
+            return None
+        key = " ".join(owner.split()).lower()
+        return self._full.get(key) or self._first.get(key) or self._first.get(key.split(" ")[0])
+
+
+def tasks_sync_from_analysis(*, analysis: SessionAnalysis, items: list[ActionItem]) -> None:
+    """Make the session's tasks match ``items``: same title → updated (done state kept), new →
+    created, open tasks of a previous run that are gone → deleted. Runs inside the caller's
+    transaction; running it twice creates nothing twice."""
+    session = analysis.session
+    matcher = MemberMatcher(session.space)
+    existing = {task.title: task for task in Task.objects.filter(session=session)}
+    kept: set[int] = set()
+    for item in items:
+        title = item["text"][:500]
+        fields = {
+            "analysis": analysis,
+            "assignee": matcher.match(item["owner"]),
+            "owner_name": (item["owner"] or "")[:120],
+            "due_phrase": (item["due"] or "")[:120],
+            "start_seconds": item["start"],
+        }
+        task = existing.get(title)
+        if task is None:
+            task = Task.objects.create(space=session.space, session=session, title=title, **fields)
+            existing[title] = task
+        else:
+            Task.objects.filter(pk=task.pk).update(**fields)
+        kept.add(task.pk)
+    Task.objects.filter(session=session, done=False).exclude(pk__in=kept).delete()
+
+
+def task_set_done(*, task: Task, by: User, done: bool) -> Task:
+    """Tick a task off (or reopen it). The caller checked that ``by`` is a member of its space."""
+    task.done = done
+    task.done_at = timezone.now() if done else None
+    task.done_by = by if done else None
+    task.save(update_fields=["done", "done_at", "done_by"])
+    return task

@@ -1,0 +1,51 @@
+"""What every analysis provider takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """One final transcript segment: who said what, in seconds since the session started."""
+
+    speaker_identity: str
+    speaker_name: str
+    text: str
+    start: float
+    end: float
+
+
+class ActionItem(TypedDict):
+    text: str
+    owner: str | None
+    due: str | None
+    start: float | None
+
+
+class SpeakerStat(TypedDict):
+    identity: str
+    name: str
+    talk_seconds: float
+    words: int
+    wpm: int
+    turns: int
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    provider: str
+    summary: str
+    topics: list[str]
+    action_items: list[ActionItem]
+    speaker_stats: list[SpeakerStat] = field(default_factory=list)
+    # Set when the configured provider failed and another one answered (kept on the row).
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisInput:
+    utterances: list[Utterance]
+    # Names that may own an action item: participants and space members (display names).
+    known_names: list[str]

@@ -1,0 +1,92 @@
+"""The finished-session page: transcript by speaker turns, search, jump-to-time, talk time,
+cost, analysis and downloads. ``views.session_detail`` serves it once a session has ENDED."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from sessions_app.models import VideoSession
+from sessions_app.selectors import analysis_get_for_session
+from transcription import transcript
+
+DOWNLOADS = [
+    ("txt", "Text"),
+    ("srt", "SubRip (SRT)"),
+    ("vtt", "WebVTT"),
+    ("json", "JSON"),
+    ("md", "Markdown"),
+]
+_OFFSET = re.compile(r"^(?:(?:(\d{1,3}):)?(\d{1,3}):)?(\d{1,6})(?:\.\d*)?$")
+
+
+def parse_offset(raw: str) -> int | None:
+    """``"1:05:30"``, ``"65:30"`` or ``"3930"`` → seconds; None when it is not a time."""
+    match = _OFFSET.match(raw.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part) if part else 0 for part in match.groups())
+    if ((minutes or hours) and seconds >= 60) or (hours and minutes >= 60):
+        return None
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _page_number(raw: str | None, page_count: int) -> int:
+    try:
+        page = int(raw or 1)
+    except ValueError:
+        page = 1
+    return min(max(1, page), page_count)
+
+
+def _query_prefix(query: str) -> str:
+    """What page links carry so that the search stays highlighted: ``"q=...&"`` or ``""``."""
+    return urlencode({"q": query}) + "&" if query else ""
+
+
+def session_finished(request: HttpRequest, session: VideoSession) -> HttpResponse:
+    """Render the page of an ended session the caller may see (checked by the caller)."""
+    index = transcript.transcript_index(session=session)
+    query = transcript.normalize_query(request.GET.get("q"))
+    prefix = _query_prefix(query)
+    jump_error = ""
+    raw_jump = request.GET.get("t", "").strip()
+    if raw_jump:
+        seconds = parse_offset(raw_jump)
+        turn = index.turn_at(seconds) if seconds is not None else None
+        if turn is not None:
+            page = index.page_of_turn(turn.index)
+            url = reverse("sessions:detail", kwargs={"slug": session.slug})
+            return HttpResponseRedirect(f"{url}?{prefix}page={page}#t-{turn.anchor}")
+        jump_error = (
+            "Enter a time like 1:05:30, 12:40 or 95."
+            if seconds is None
+            else "There is no transcript to jump in."
+        )
+    page = _page_number(request.GET.get("page"), index.page_count)
+    search = (
+        transcript.transcript_search(session=session, index=index, query=query) if query else None
+    )
+    context = {
+        "session": session,
+        "turns": transcript.turn_page(session=session, index=index, page=page, search=search),
+        "turn_count": len(index.spans),
+        "segment_count": len(index.segment_ids),
+        "page": page,
+        "pages": range(1, index.page_count + 1),
+        "page_count": index.page_count,
+        "query": query,
+        "query_prefix": prefix,
+        "search": search,
+        "search_shown": transcript.SEARCH_HITS_SHOWN,
+        "jump_error": jump_error,
+        "jump_value": raw_jump[:20],
+        "talk_times": transcript.talk_time_list(session=session, index=index),
+        "analysis": analysis_get_for_session(session=session),
+        "downloads": DOWNLOADS,
+    }
+    return render(request, "sessions/finished.html", context)

@@ -1,0 +1,78 @@
+"""Helpers for the analysis tests: a stored transcript and the speech fixture's reference."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sessions_app.models import VideoSession
+from transcription.models import TranscriptionRun, TranscriptSegment
+
+FIXTURE_README = Path(__file__).resolve().parent.parent / "fixtures" / "speech" / "README.md"
+
+# (start, end, speaker identity, speaker name, text)
+Line = tuple[float, float, str, str, str]
+
+
+def speech_fixture_reference() -> str:
+    """The reference transcript of ``two_cities_opening.flac`` (the indented block)."""
+    text = FIXTURE_README.read_text()
+    match = re.search(r"Reference transcript[^\n]*\n\n((?: {4}.+\n)+)", text)
+    assert match, "the fixture README has no reference transcript"
+    return " ".join(match.group(1).split())
+
+
+def store_lines(session: VideoSession, lines: list[Line]) -> None:
+    """A finished transcription run of ``session`` with ``lines`` as its final segments."""
+    run = TranscriptionRun.objects.create(
+        session=session,
+        mode=TranscriptionRun.Mode.BROWSER,
+        provider="local",
+        status=TranscriptionRun.Status.STOPPED,
+    )
+    TranscriptSegment.objects.bulk_create(
+        TranscriptSegment(
+            session=session,
+            run=run,
+            speaker_identity=identity,
+            speaker_name=name,
+            utterance_id=f"a{i}",
+            text=text,
+            language="en",
+            start_offset=start,
+            end_offset=end,
+        )
+        for i, (start, end, identity, name, text) in enumerate(lines)
+    )
+
+
+# Owner "Olivia Owner" hosts; member "Max Member" (tests/conftest.py) is asked for one item.
+MEETING_LINES: list[Line] = [
+    (0.0, 6.0, "u-olivia", "Olivia Owner", "Welcome everyone, this is the weekly sync."),
+    (6.5, 14.0, "u-olivia", "Olivia Owner", "The launch checklist is almost complete."),
+    (14.5, 22.0, "u-max", "Max Member", "The launch checklist still misses the legal review."),
+    (22.5, 30.0, "u-olivia", "Olivia Owner", "Max, can you finish the legal review by Friday?"),
+    (30.5, 36.0, "u-max", "Max Member", "Sure. I'll also update the launch checklist tomorrow."),
+    (36.5, 44.0, "u-olivia", "Olivia Owner", "We need to confirm the launch date next week."),
+]
+
+
+class Flaky:
+    """State of ``flaky_analyse``: how many calls fail, and how many were made."""
+
+    failures = 0
+    calls = 0
+
+
+def flaky_analyse(data):
+    """An analysis provider (``ANALYSIS_PROVIDER``) whose first ``Flaky.failures`` calls fail,
+    standing in for a provider outage."""
+    from sessions_app.analysis import offline
+
+    Flaky.calls += 1
+    if Flaky.calls <= Flaky.failures:
+        raise RuntimeError(f"provider outage (call {Flaky.calls})")
+    return offline.analyse(data)
+
+
+FLAKY = "tests.sessions_app.analysis_support:flaky_analyse"
