@@ -42,6 +42,8 @@ ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 
 class BatchedRun(Protocol):
     run_id: int
+    # The runner's control channel: its writes land only while the run row still names it.
+    channel: str
     counters: UsageCounters
 
     def on_status(self, status: str | None) -> None:
@@ -140,7 +142,8 @@ class RunBatcher(PerLoop):
     async def checkpoint(self, runs: list[BatchedRun]) -> None:
         """Persist the meters of ``runs``; the caller holds ``usage_lock``."""
         counters = {run.run_id: run.counters for run in runs}
-        await database_sync_to_async(services.usage_checkpoint)(counters=counters)
+        owners = {run.run_id: run.channel for run in runs}
+        await database_sync_to_async(services.usage_checkpoint)(counters=counters, owners=owners)
 
     async def _checkpoint_all(self) -> None:
         async with self.usage_lock:
@@ -172,7 +175,8 @@ class RunBatcher(PerLoop):
 
     async def _heartbeat(self) -> None:
         runs = dict(self.runs)
-        statuses = await database_sync_to_async(services.runs_heartbeat)(run_ids=list(runs))
+        owners = {run_id: run.channel for run_id, run in runs.items()}
+        statuses = await database_sync_to_async(services.runs_heartbeat)(owners=owners)
         for run_id, run in runs.items():
             run.on_status(statuses.get(run_id))
 

@@ -185,7 +185,7 @@ class RunPipeline:
         session_started = run.session.started_at or now
         self.offset = max(0.0, (now - session_started).total_seconds())
         if not await database_sync_to_async(services.run_activate)(
-            run_id=self.run_id, started_at=now
+            run_id=self.run_id, control_channel=self.channel, started_at=now
         ):
             # Stopped between launch and start: close the provider, settle the meter.
             await stream.close()
@@ -308,7 +308,9 @@ class RunPipeline:
     async def _hand_off_run(self) -> bool:
         """Leave the run to the next runner; False when it was stopped meanwhile."""
         try:
-            run = await database_sync_to_async(services.run_hand_off)(run_id=self.run_id)
+            run = await database_sync_to_async(services.run_hand_off)(
+                run_id=self.run_id, control_channel=self.channel
+            )
         except Exception:
             # The database is away: the supervisor restarts the run once its heartbeat is stale.
             logger.exception("run %s: hand-off failed; the supervisor takes over", self.run_id)
@@ -323,7 +325,7 @@ class RunPipeline:
         if error_code:
             metrics.error(f"run_{error_code}")
         run = await database_sync_to_async(services.run_finish)(
-            run_id=self.run_id, error_code=error_code, error=error
+            run_id=self.run_id, control_channel=self.channel, error_code=error_code, error=error
         )
         await broadcast.send_status(self.session_id, run)
         logger.info("run %s finished: %s %s", self.run_id, run.status, error)

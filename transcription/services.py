@@ -237,10 +237,30 @@ def run_attach(*, run_id: int, control_channel: str) -> TranscriptionRun | None:
     return TranscriptionRun.objects.select_related("session").get(pk=run_id)
 
 
-def run_activate(*, run_id: int, started_at: datetime) -> bool:
-    """Claim the run for this runner: STARTING -> ACTIVE. False if somebody stopped it."""
+def _held(owners: dict[int, str]) -> Q:
+    """Runs still held by the runner that names them: ``{run id: its control channel}``.
+
+    Every write a runner makes goes through this (or ``where={"control_channel": ...}``): a
+    runner that stalled past the stale time was replaced by the supervisor (the run was
+    unclaimed, then claimed by another runner with another channel), and when it wakes up its
+    heartbeat, meter and finish must not land on the run its successor now holds.
+    """
+    held = Q(pk__in=[])
+    for run_id, channel in owners.items():
+        held |= Q(pk=run_id, control_channel=channel)
+    return held
+
+
+def run_activate(*, run_id: int, control_channel: str, started_at: datetime) -> bool:
+    """Claim the run for this runner: STARTING -> ACTIVE. False if somebody stopped it (or
+    another runner holds it now)."""
     activated = transitions.transition(
-        run_id, S.ACTIVE, only_from=(S.STARTING,), started_at=started_at, heartbeat_at=started_at
+        run_id,
+        S.ACTIVE,
+        only_from=(S.STARTING,),
+        where={"control_channel": control_channel},
+        started_at=started_at,
+        heartbeat_at=started_at,
     )
     if activated:
         TranscriptionUsage.objects.filter(run_id=run_id, started_at__isnull=True).update(
@@ -250,15 +270,21 @@ def run_activate(*, run_id: int, started_at: datetime) -> bool:
 
 
 @transaction.atomic
-def run_hand_off(*, run_id: int) -> TranscriptionRun | None:
+def run_hand_off(*, run_id: int, control_channel: str) -> TranscriptionRun | None:
     """The runner's process is shutting down while the session goes on: ACTIVE -> STARTING,
     unclaimed, heartbeat now, so the next runner resumes it from the stored meter (another
     worker at once; in embedded mode the next Daphne; the supervisor if that message is lost).
-    Not a failure: ``attempts`` stays. None when the run was stopped meanwhile."""
+    Not a failure: ``attempts`` stays. None when the run was stopped meanwhile (or another
+    runner holds it now)."""
     from transcription import runner
 
     if not transitions.transition(
-        run_id, S.STARTING, only_from=(S.ACTIVE,), control_channel="", heartbeat_at=timezone.now()
+        run_id,
+        S.STARTING,
+        only_from=(S.ACTIVE,),
+        where={"control_channel": control_channel},
+        control_channel="",
+        heartbeat_at=timezone.now(),
     ):
         return None
     transaction.on_commit(lambda: runner.launch_elsewhere(run_id))
@@ -292,27 +318,36 @@ def participant_name(*, session_id: int, identity: str) -> str | None:
     )
 
 
-def runs_heartbeat(*, run_ids: list[int]) -> dict[int, str]:
-    """Stamp the heartbeat of every live run in ``run_ids`` (one UPDATE for all of them).
+def runs_heartbeat(*, owners: dict[int, str]) -> dict[int, str]:
+    """Stamp the heartbeat of every live run this runner still holds (one UPDATE for all).
 
-    Returns each run's current status; a run that vanished is missing from the result.
+    ``owners``: run id -> the runner's control channel. Returns the status of each run still
+    held; a run that vanished, or that another runner holds now, is missing from the result.
     """
-    TranscriptionRun.objects.filter(pk__in=run_ids, status__in=TranscriptionRun.UNFINISHED).update(
-        heartbeat_at=timezone.now()
-    )
-    return dict(TranscriptionRun.objects.filter(pk__in=run_ids).values_list("pk", "status"))
+    held = TranscriptionRun.objects.filter(_held(owners))
+    held.filter(status__in=TranscriptionRun.UNFINISHED).update(heartbeat_at=timezone.now())
+    return dict(held.values_list("pk", "status"))
 
 
 @transaction.atomic
-def run_finish(*, run_id: int, error_code: str = "", error: str = "") -> TranscriptionRun:
-    """End the run: FAILED when there is an error (given, or recorded when it was asked to
-    stop), else STOPPED. Usage is finalised."""
+def run_finish(
+    *, run_id: int, control_channel: str, error_code: str = "", error: str = ""
+) -> TranscriptionRun:
+    """End the run this runner holds: FAILED when there is an error (given, or recorded when
+    it was asked to stop), else STOPPED; usage is finalised. A run already finished, or held
+    by another runner now, is left as it is (its meter is not this runner's to close)."""
     if not error_code:
         recorded = TranscriptionRun.objects.filter(pk=run_id).values_list("error_code", "error")
         error_code, error = recorded.first() or ("", "")
     target = S.FAILED if error_code else S.STOPPED
-    transitions.transition(run_id, target, error_code=error_code[:32], error=error)
-    usage_finalize(run_id=run_id)
+    if transitions.transition(
+        run_id,
+        target,
+        where={"control_channel": control_channel},
+        error_code=error_code[:32],
+        error=error,
+    ):
+        usage_finalize(run_id=run_id)
     return TranscriptionRun.objects.get(pk=run_id)
 
 
@@ -397,16 +432,18 @@ class UsageCounters:
     reconnect_count: int = 0
 
 
-def usage_checkpoint(*, counters: dict[int, UsageCounters]) -> None:
+def usage_checkpoint(*, counters: dict[int, UsageCounters], owners: dict[int, str]) -> None:
     """Persist the meters of several runs (run id -> its totals) in one statement.
 
     A crash then loses at most one checkpoint interval of metering. Finalised meters are left
     alone. Counters are totals since the run started; a restarted runner resumes from the
-    stored values (``usage_baseline``).
+    stored values (``usage_baseline``). Only the meters of runs the runner still holds
+    (``owners``: run id -> its control channel) are written.
     """
     if not counters:
         return
-    usages = list(TranscriptionUsage.objects.filter(run_id__in=counters, finalized=False))
+    held = TranscriptionRun.objects.filter(_held(owners), pk__in=counters).values("pk")
+    usages = list(TranscriptionUsage.objects.filter(run_id__in=held, finalized=False))
     now = timezone.now()
     for usage in usages:
         c = counters[usage.run_id]

@@ -197,7 +197,7 @@ def test_failed_egress_asks_an_active_run_to_stop_and_it_will_end_failed(client,
     assert run.error_code == "egress"
     from transcription.services import run_finish
 
-    assert run_finish(run_id=run.pk).status == "FAILED"
+    assert run_finish(run_id=run.pk, control_channel=run.control_channel).status == "FAILED"
 
 
 def test_completed_egress_stops_the_run(client, video_session):

@@ -442,8 +442,8 @@ def test_run_activate_claims_a_starting_run_once(video_session):
     run = _run(video_session, S.STARTING)
     now = timezone.now()
 
-    assert services.run_activate(run_id=run.pk, started_at=now)
-    assert not services.run_activate(run_id=run.pk, started_at=now)
+    assert services.run_activate(run_id=run.pk, control_channel="", started_at=now)
+    assert not services.run_activate(run_id=run.pk, control_channel="", started_at=now)
 
     run.refresh_from_db()
     assert run.status == S.ACTIVE
@@ -455,7 +455,7 @@ def test_run_activate_does_not_revive_a_run_stopped_before_its_runner_started(vi
     run = _run(video_session, S.STARTING)
     services.run_stop(run=run)
 
-    assert not services.run_activate(run_id=run.pk, started_at=timezone.now())
+    assert not services.run_activate(run_id=run.pk, control_channel="", started_at=timezone.now())
     run.refresh_from_db()
     assert run.status == S.STOPPED
 
@@ -463,7 +463,9 @@ def test_run_activate_does_not_revive_a_run_stopped_before_its_runner_started(vi
 def test_run_finish_with_an_error_fails_the_run_and_closes_the_meter(video_session):
     run = _run(video_session, S.ACTIVE)
 
-    finished = services.run_finish(run_id=run.pk, error_code="auth", error="Gladia said no")
+    finished = services.run_finish(
+        run_id=run.pk, control_channel="", error_code="auth", error="Gladia said no"
+    )
 
     assert finished.status == S.FAILED
     assert finished.error_code == "auth"
@@ -473,7 +475,47 @@ def test_run_finish_with_an_error_fails_the_run_and_closes_the_meter(video_sessi
 
 def test_run_finish_without_an_error_stops_the_run(video_session):
     run = _run(video_session, S.STOPPING)
-    assert services.run_finish(run_id=run.pk).status == S.STOPPED
+    assert services.run_finish(run_id=run.pk, control_channel="").status == S.STOPPED
+
+
+def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors_run(
+    video_session, settings
+):
+    # Runner "a" claims the run, then stalls past the stale time (its process frozen, the
+    # database away): the supervisor unclaims the run and runner "b" takes it over.
+    settings.TRANSCRIPTION_STALE_SECONDS = 5
+    run = _run(video_session, S.STARTING)
+    assert services.run_attach(run_id=run.pk, control_channel="a") is not None
+    assert services.run_activate(run_id=run.pk, control_channel="a", started_at=timezone.now())
+    stale = timezone.now() - timedelta(seconds=60)
+    TranscriptionRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
+    assert services.runs_supervise()["restarted"] == [run.pk]
+    assert services.run_attach(run_id=run.pk, control_channel="b") is not None
+    assert services.run_activate(run_id=run.pk, control_channel="b", started_at=timezone.now())
+    services.usage_checkpoint(
+        counters={run.pk: UsageCounters(audio_seconds=90.0)}, owners={run.pk: "b"}
+    )
+
+    # Runner "a" wakes up: its heartbeat says the run is not its own any more, and its meter,
+    # hand-off and finish land nowhere.
+    assert services.runs_heartbeat(owners={run.pk: "a"}) == {}
+    services.usage_checkpoint(
+        counters={run.pk: UsageCounters(audio_seconds=20.0)}, owners={run.pk: "a"}
+    )
+    assert services.run_hand_off(run_id=run.pk, control_channel="a") is None
+    assert (
+        services.run_finish(run_id=run.pk, control_channel="a", error_code="provider").status
+        == S.ACTIVE
+    )
+
+    run.refresh_from_db()
+    usage = TranscriptionUsage.objects.get(run=run)
+    assert (run.status, run.control_channel, run.error_code) == (S.ACTIVE, "b", "")
+    assert (usage.duration_seconds, usage.finalized) == (90.0, False)
+    # The successor's own writes still land.
+    assert services.runs_heartbeat(owners={run.pk: "b"}) == {run.pk: S.ACTIVE}
+    assert services.run_finish(run_id=run.pk, control_channel="b").status == S.STOPPED
+    assert TranscriptionUsage.objects.get(run=run).finalized
 
 
 # --- usage ----------------------------------------------------------------------------------
@@ -492,7 +534,7 @@ def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(vid
         reconnect_count=2,
     )
 
-    services.usage_checkpoint(counters={run.pk: counters})
+    services.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
 
     usage = TranscriptionUsage.objects.get(run=run)
     assert usage.duration_seconds == 125.5
@@ -513,10 +555,14 @@ def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(vid
 
 def test_usage_checkpoint_is_ignored_once_the_meter_is_final(video_session):
     run = _run(video_session, S.ACTIVE)
-    services.usage_checkpoint(counters={run.pk: UsageCounters(audio_seconds=30.0)})
+    services.usage_checkpoint(
+        counters={run.pk: UsageCounters(audio_seconds=30.0)}, owners={run.pk: ""}
+    )
     services.usage_finalize(run_id=run.pk)
 
-    services.usage_checkpoint(counters={run.pk: UsageCounters(audio_seconds=3600.0)})
+    services.usage_checkpoint(
+        counters={run.pk: UsageCounters(audio_seconds=3600.0)}, owners={run.pk: ""}
+    )
 
     usage = TranscriptionUsage.objects.get(run=run)
     assert usage.duration_seconds == 30.0
@@ -526,7 +572,9 @@ def test_usage_checkpoint_is_ignored_once_the_meter_is_final(video_session):
 
 def test_usage_finalize_is_idempotent(video_session):
     run = _run(video_session, S.ACTIVE)
-    services.usage_checkpoint(counters={run.pk: UsageCounters(audio_seconds=59.0)})
+    services.usage_checkpoint(
+        counters={run.pk: UsageCounters(audio_seconds=59.0)}, owners={run.pk: ""}
+    )
     first = services.usage_finalize(run_id=run.pk)
 
     second = services.usage_finalize(run_id=run.pk)
@@ -546,7 +594,7 @@ def test_usage_baseline_resumes_from_the_stored_meter(video_session):
     run = _run(video_session, S.ACTIVE)
     counters = UsageCounters(audio_seconds=12.5, audio_chunks=625, audio_bytes=400_000)
     counters.final_count = 3
-    services.usage_checkpoint(counters={run.pk: counters})
+    services.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
 
     assert services.usage_baseline(run_id=run.pk) == counters
 
