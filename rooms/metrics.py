@@ -36,7 +36,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from transcription.services import UsageCounters
+    from transcription.metering import UsageCounters
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Each metric opens its file in there as it is created.

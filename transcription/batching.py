@@ -32,9 +32,10 @@ from django.conf import settings
 
 from rooms import logging_setup, metrics
 from sessions_app.services import ACTIVITY_RESOLUTION
-from transcription import limits, services
+from transcription import limits, metering, services
 from transcription.loops import PerLoop
-from transcription.services import FinalSegment, UsageCounters
+from transcription.metering import UsageCounters
+from transcription.services import FinalSegment
 
 logger = logging.getLogger(__name__)
 ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
@@ -143,7 +144,7 @@ class RunBatcher(PerLoop):
         """Persist the meters of ``runs``; the caller holds ``usage_lock``."""
         counters = {run.run_id: run.counters for run in runs}
         owners = {run.run_id: run.channel for run in runs}
-        await database_sync_to_async(services.usage_checkpoint)(counters=counters, owners=owners)
+        await database_sync_to_async(metering.usage_checkpoint)(counters=counters, owners=owners)
 
     async def _checkpoint_all(self) -> None:
         async with self.usage_lock:

@@ -26,15 +26,16 @@ from django.utils import timezone
 from livekit import api as livekit_api
 
 from rooms import logging_setup, metrics
-from transcription import broadcast, egress, limits, services
+from transcription import broadcast, egress, limits, metering, services
 from transcription.attribution import SpeakerTimeline
 from transcription.audio import Mixer
 from transcription.batching import RunBatcher
 from transcription.ingest import BYTES_PER_SECOND, NoPublisher, PortPool, RtmpIngest
-from transcription.loops import PerLoop
+from transcription.metering import UsageCounters
 from transcription.models import TranscriptionRun
-from transcription.services import FinalSegment, UsageCounters
+from transcription.services import FinalSegment
 from transcription.stt import SttError, SttEvent, SttStream, open_stream
+from transcription.ticker import Ticker
 
 logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
@@ -71,47 +72,6 @@ def ingest_ports() -> PortPool:
         start, _, end = settings.INGEST_PORT_RANGE.partition("-")
         _ingest_ports = PortPool(int(start), int(end or start), host=settings.INGEST_BIND_HOST)
     return _ingest_ports
-
-
-class Ticker(PerLoop):
-    """One fixed clock for every run of an event loop.
-
-    A timer wake-up costs more than mixing a tick: with a clock per run, 50 runs meant 2,500
-    wake-ups a second. One wake-up here ticks every run. When the loop falls behind it catches
-    up tick by tick (audio time stays wall time), but more than a second behind it skips.
-    """
-
-    def __init__(self) -> None:
-        self.pipelines: set[RunPipeline] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, pipeline: RunPipeline) -> None:
-        self.pipelines.add(pipeline)
-        if self._task is None or self._task.done():
-            # Shared by every run of the loop: it must not log as the first run's.
-            self._task = asyncio.get_running_loop().create_task(
-                self._loop(), context=logging_setup.unbound_context()
-            )
-
-    def discard(self, pipeline: RunPipeline) -> None:
-        self.pipelines.discard(pipeline)
-
-    async def _loop(self) -> None:
-        tick = settings.TRANSCRIPTION_TICK_SECONDS
-        next_at = time.monotonic()
-        while self.pipelines:
-            next_at += tick
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:
-                next_at = time.monotonic()
-            for pipeline in list(self.pipelines):
-                try:
-                    await pipeline.on_tick()
-                except Exception as exc:
-                    self.pipelines.discard(pipeline)
-                    pipeline.on_tick_failed(exc)
 
 
 class RunPipeline:
@@ -178,7 +138,7 @@ class RunPipeline:
             return
 
         now = timezone.now()
-        self.counters = await database_sync_to_async(services.usage_baseline)(run_id=self.run_id)
+        self.counters = await database_sync_to_async(metering.usage_baseline)(run_id=self.run_id)
         budgets = await database_sync_to_async(limits.runs_budget)(run_ids=[self.run_id])
         self.on_budget(budgets.get(self.run_id))
         self._reconnect_base = self.counters.reconnect_count

@@ -1,7 +1,8 @@
 """Writes for transcription: start and stop runs, store finals, meter usage.
 
-The pipeline (``transcription.pipeline``) calls the ``run_*``, ``segments_upsert`` and
-``usage_*`` functions from its event loop through ``database_sync_to_async``.
+The pipeline (``transcription.pipeline``) calls the ``run_*`` and ``segments_upsert``
+functions (and the meter's, ``transcription.metering``) from its event loop through
+``database_sync_to_async``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from identity.models import User
-from rooms import metrics
 from rooms.errors import Conflict, DomainError
 from sessions_app.models import Participant, VideoSession
 from transcription import broadcast, limits, transitions
+from transcription.metering import usage_finalize
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-from transcription.pricing import billed_minutes, total_cost
 
 logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
@@ -237,20 +237,6 @@ def run_attach(*, run_id: int, control_channel: str) -> TranscriptionRun | None:
     return TranscriptionRun.objects.select_related("session").get(pk=run_id)
 
 
-def _held(owners: dict[int, str]) -> Q:
-    """Runs still held by the runner that names them: ``{run id: its control channel}``.
-
-    Every write a runner makes goes through this (or ``where={"control_channel": ...}``): a
-    runner that stalled past the stale time was replaced by the supervisor (the run was
-    unclaimed, then claimed by another runner with another channel), and when it wakes up its
-    heartbeat, meter and finish must not land on the run its successor now holds.
-    """
-    held = Q(pk__in=[])
-    for run_id, channel in owners.items():
-        held |= Q(pk=run_id, control_channel=channel)
-    return held
-
-
 def run_activate(*, run_id: int, control_channel: str, started_at: datetime) -> bool:
     """Claim the run for this runner: STARTING -> ACTIVE. False if somebody stopped it (or
     another runner holds it now)."""
@@ -324,7 +310,7 @@ def runs_heartbeat(*, owners: dict[int, str]) -> dict[int, str]:
     ``owners``: run id -> the runner's control channel. Returns the status of each run still
     held; a run that vanished, or that another runner holds now, is missing from the result.
     """
-    held = TranscriptionRun.objects.filter(_held(owners))
+    held = TranscriptionRun.objects.filter(transitions.held_by(owners))
     held.filter(status__in=TranscriptionRun.UNFINISHED).update(heartbeat_at=timezone.now())
     return dict(held.values_list("pk", "status"))
 
@@ -419,88 +405,3 @@ def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collectio
     if active_session_ids:
         sessions_touch(session_ids=active_session_ids)
     return len(segments)
-
-
-@dataclass(slots=True)
-class UsageCounters:
-    audio_seconds: float = 0.0
-    audio_chunks: int = 0
-    audio_bytes: int = 0
-    partial_count: int = 0
-    final_count: int = 0
-    error_count: int = 0
-    reconnect_count: int = 0
-
-
-def usage_checkpoint(*, counters: dict[int, UsageCounters], owners: dict[int, str]) -> None:
-    """Persist the meters of several runs (run id -> its totals) in one statement.
-
-    A crash then loses at most one checkpoint interval of metering. Finalised meters are left
-    alone. Counters are totals since the run started; a restarted runner resumes from the
-    stored values (``usage_baseline``). Only the meters of runs the runner still holds
-    (``owners``: run id -> its control channel) are written.
-    """
-    if not counters:
-        return
-    held = TranscriptionRun.objects.filter(_held(owners), pk__in=counters).values("pk")
-    usages = list(TranscriptionUsage.objects.filter(run_id__in=held, finalized=False))
-    now = timezone.now()
-    for usage in usages:
-        c = counters[usage.run_id]
-        usage.duration_seconds = c.audio_seconds
-        usage.billed_minutes = billed_minutes(c.audio_seconds)
-        usage.total_cost = total_cost(usage.billed_minutes, usage.cost_per_minute)
-        usage.audio_chunks = c.audio_chunks
-        usage.audio_bytes = c.audio_bytes
-        usage.partial_count = c.partial_count
-        usage.final_count = c.final_count
-        usage.error_count = c.error_count
-        usage.reconnect_count = c.reconnect_count
-        usage.updated_at = now
-    TranscriptionUsage.objects.bulk_update(
-        usages,
-        [
-            "duration_seconds",
-            "billed_minutes",
-            "total_cost",
-            "audio_chunks",
-            "audio_bytes",
-            "partial_count",
-            "final_count",
-            "error_count",
-            "reconnect_count",
-            "updated_at",
-        ],
-    )
-
-
-def usage_baseline(*, run_id: int) -> UsageCounters:
-    """What the meter of ``run_id`` already holds (a restarted runner continues from it)."""
-    usage = TranscriptionUsage.objects.get(run_id=run_id)
-    return UsageCounters(
-        audio_seconds=usage.duration_seconds,
-        audio_chunks=usage.audio_chunks,
-        audio_bytes=usage.audio_bytes,
-        partial_count=usage.partial_count,
-        final_count=usage.final_count,
-        error_count=usage.error_count,
-        reconnect_count=usage.reconnect_count,
-    )
-
-
-def usage_finalize(*, run_id: int) -> TranscriptionUsage:
-    """Close the meter: billed minutes and cost from the metered duration. Idempotent."""
-    usage = TranscriptionUsage.objects.get(run_id=run_id)
-    if usage.finalized:
-        return usage
-    minutes = billed_minutes(usage.duration_seconds)
-    usage.billed_minutes = minutes
-    usage.total_cost = total_cost(minutes, usage.cost_per_minute)
-    usage.ended_at = timezone.now()
-    usage.finalized = True
-    usage.save(
-        update_fields=["billed_minutes", "total_cost", "ended_at", "finalized", "updated_at"]
-    )
-    cost = usage.total_cost
-    transaction.on_commit(lambda: metrics.usage_billed(minutes, cost))
-    return usage

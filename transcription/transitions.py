@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from transcription.models import TranscriptionRun
@@ -48,3 +49,17 @@ def transition(
         pk=run_id, status__in=sources, **(where or {})
     ).update(status=to, **fields)
     return updated == 1
+
+
+def held_by(owners: dict[int, str]) -> Q:
+    """Runs still held by the runner that names them: ``{run id: its control channel}``.
+
+    Every write a runner makes goes through this (or ``where={"control_channel": ...}``): a
+    runner that stalled past the stale time was replaced by the supervisor (the run was
+    unclaimed, then claimed by another runner with another channel), and when it wakes up its
+    heartbeat, meter and finish must not land on the run its successor now holds.
+    """
+    held = Q(pk__in=[])
+    for run_id, channel in owners.items():
+        held |= Q(pk=run_id, control_channel=channel)
+    return held

@@ -12,9 +12,10 @@ from django.utils import timezone
 from rooms.errors import Conflict
 from sessions_app.models import VideoSession
 from tests.factories import VideoSessionFactory
-from transcription import broadcast, services, transitions
+from transcription import broadcast, metering, services, transitions
+from transcription.metering import UsageCounters
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-from transcription.services import FinalSegment, UsageCounters
+from transcription.services import FinalSegment
 
 S = TranscriptionRun.Status
 
@@ -492,14 +493,14 @@ def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors
     assert services.runs_supervise()["restarted"] == [run.pk]
     assert services.run_attach(run_id=run.pk, control_channel="b") is not None
     assert services.run_activate(run_id=run.pk, control_channel="b", started_at=timezone.now())
-    services.usage_checkpoint(
+    metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=90.0)}, owners={run.pk: "b"}
     )
 
     # Runner "a" wakes up: its heartbeat says the run is not its own any more, and its meter,
     # hand-off and finish land nowhere.
     assert services.runs_heartbeat(owners={run.pk: "a"}) == {}
-    services.usage_checkpoint(
+    metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=20.0)}, owners={run.pk: "a"}
     )
     assert services.run_hand_off(run_id=run.pk, control_channel="a") is None
@@ -534,7 +535,7 @@ def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(vid
         reconnect_count=2,
     )
 
-    services.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
+    metering.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
 
     usage = TranscriptionUsage.objects.get(run=run)
     assert usage.duration_seconds == 125.5
@@ -545,7 +546,7 @@ def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(vid
     assert (usage.error_count, usage.reconnect_count) == (1, 2)
     assert not usage.finalized
 
-    final = services.usage_finalize(run_id=run.pk)
+    final = metering.usage_finalize(run_id=run.pk)
 
     assert final.finalized
     assert final.ended_at is not None
@@ -555,12 +556,12 @@ def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(vid
 
 def test_usage_checkpoint_is_ignored_once_the_meter_is_final(video_session):
     run = _run(video_session, S.ACTIVE)
-    services.usage_checkpoint(
+    metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=30.0)}, owners={run.pk: ""}
     )
-    services.usage_finalize(run_id=run.pk)
+    metering.usage_finalize(run_id=run.pk)
 
-    services.usage_checkpoint(
+    metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=3600.0)}, owners={run.pk: ""}
     )
 
@@ -572,12 +573,12 @@ def test_usage_checkpoint_is_ignored_once_the_meter_is_final(video_session):
 
 def test_usage_finalize_is_idempotent(video_session):
     run = _run(video_session, S.ACTIVE)
-    services.usage_checkpoint(
+    metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=59.0)}, owners={run.pk: ""}
     )
-    first = services.usage_finalize(run_id=run.pk)
+    first = metering.usage_finalize(run_id=run.pk)
 
-    second = services.usage_finalize(run_id=run.pk)
+    second = metering.usage_finalize(run_id=run.pk)
 
     assert second.ended_at == first.ended_at
     assert second.billed_minutes == 1
@@ -585,7 +586,7 @@ def test_usage_finalize_is_idempotent(video_session):
 
 def test_a_run_with_no_audio_bills_nothing(video_session):
     run = _run(video_session, S.STARTING)
-    usage = services.usage_finalize(run_id=run.pk)
+    usage = metering.usage_finalize(run_id=run.pk)
     assert usage.billed_minutes == 0
     assert usage.total_cost == Decimal("0")
 
@@ -594,9 +595,9 @@ def test_usage_baseline_resumes_from_the_stored_meter(video_session):
     run = _run(video_session, S.ACTIVE)
     counters = UsageCounters(audio_seconds=12.5, audio_chunks=625, audio_bytes=400_000)
     counters.final_count = 3
-    services.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
+    metering.usage_checkpoint(counters={run.pk: counters}, owners={run.pk: ""})
 
-    assert services.usage_baseline(run_id=run.pk) == counters
+    assert metering.usage_baseline(run_id=run.pk) == counters
 
 
 def test_run_attach_lets_exactly_one_runner_claim_a_run(video_session):
