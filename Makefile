@@ -19,7 +19,7 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py demo_setup
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) rooms.asgi:application
+	$(PY) -m rooms.serve -b $(HOST) -p $(PORT) rooms.asgi:application
 
 test: venv
 	scripts/test.sh

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from benchmarks.harness import ROOT, cpu_seconds, machine, rss_mb
+from benchmarks.harness import ROOT, cpu_seconds, machine, rss_mb, tune_load_process
 
 MAX_CLIENTS = 5000
 CONNECT_ATTEMPTS = 5
@@ -183,10 +183,15 @@ async def _client(
 
 
 def client_process(
-    url: str, targets: list[Target], concurrency: int, conn: multiprocessing.connection.Connection
+    url: str,
+    targets: list[Target],
+    concurrency: int,
+    loop: str,
+    conn: multiprocessing.connection.Connection,
 ) -> None:
     """Open every socket of ``targets``; report "ready"; listen until told "stop"; report stats."""
     raise_fd_limit()
+    tune_load_process(loop)
     origin = "http://" + urlsplit(url).netloc
     ws_url = url.replace("http://", "ws://", 1)
 
@@ -215,10 +220,17 @@ def client_process(
 
 
 def publisher_process(
-    session_ids: list[int], rate: float, seconds: float, conn: multiprocessing.connection.Connection
+    session_ids: list[int],
+    rate: float,
+    seconds: float,
+    loop: str,
+    conn: multiprocessing.connection.Connection,
 ) -> None:
     """``rate`` events/s for each session, spread evenly over time, through the real broadcast."""
     setup_django()
+    tune_load_process(loop)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_at_start = usage.ru_utime + usage.ru_stime
     from transcription import broadcast
 
     publish_ms: list[float] = []
@@ -277,7 +289,7 @@ def publisher_process(
 
     sent, lateness = asyncio.run(main())
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    conn.send((sent, lateness, publish_ms, usage.ru_utime + usage.ru_stime))
+    conn.send((sent, lateness, publish_ms, usage.ru_utime + usage.ru_stime - cpu_at_start))
 
 
 # --- orchestration -----------------------------------------------------------------------------
@@ -293,7 +305,8 @@ def daphne_pids(ports: list[int]) -> dict[int, int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if not any(a.endswith(b"daphne") for a in args) or b"-p" not in args:
+        is_daphne = any(a.endswith(b"daphne") for a in args) or b"rooms.serve" in args
+        if not is_daphne or b"-p" not in args:
             continue
         port = int(args[args.index(b"-p") + 1])
         if port in ports:
@@ -309,6 +322,20 @@ def established(port: int) -> int:
         if state == "01" and int(local.split(":")[1], 16) == port:
             count += 1
     return count
+
+
+def nginx_worker_pids() -> list[int]:
+    """The pids of the running nginx worker processes (the balancer of `make up`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if args.startswith(b"nginx: worker process"):
+                found.append(int(entry.name))
+    return found
 
 
 def redis_server_pid(url: str) -> int:
@@ -345,6 +372,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="events/s per session")
     parser.add_argument("--seconds", type=float, default=30.0, help="publishing time")
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop of the load generator and publisher processes",
+    )
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
     parser.add_argument("--connect-concurrency", type=int, default=20, help="per client process")
     parser.add_argument("--drain", type=float, default=5.0, help="listening after the last event")
@@ -385,7 +418,13 @@ def main() -> int:
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=client_process,
-                args=(args.url, flat[i :: args.client_procs], args.connect_concurrency, theirs),
+                args=(
+                    args.url,
+                    flat[i :: args.client_procs],
+                    args.connect_concurrency,
+                    args.loop,
+                    theirs,
+                ),
             )
             proc.start()
             pipes.append(ours)
@@ -404,7 +443,10 @@ def main() -> int:
         rss_with = {p: rss_mb(pid) for p, pid in pids.items()}
         cpu_before = {p: cpu_seconds(pid) for p, pid in pids.items()}
         redis_pid = redis_server_pid(os.environ["REDIS_URL"])
-        others_before = {pid: cpu_seconds(pid) for pid in [redis_pid, *(c.pid for c in procs)]}
+        nginx_pids = nginx_worker_pids()
+        others_before = {
+            pid: cpu_seconds(pid) for pid in [redis_pid, *nginx_pids, *(c.pid for c in procs)]
+        }
         load_before = os.getloadavg()[0]
 
         # Several publishers, as several ingest workers would be: the pub/sub layer serializes
@@ -414,7 +456,13 @@ def main() -> int:
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=publisher_process,
-                args=(session_ids[i :: args.publishers], args.rate, args.seconds, theirs),
+                args=(
+                    session_ids[i :: args.publishers],
+                    args.rate,
+                    args.seconds,
+                    args.loop,
+                    theirs,
+                ),
             )
             proc.start()
             publishers.append((proc, ours))
@@ -504,7 +552,9 @@ def main() -> int:
     clients_cpu = sum(others_run[proc.pid] for proc in procs)
     print(
         f"CPU while publishing, % of a core: Redis {others_run[redis_pid] / seconds * 100:.0f}, "
-        f"publishers {publisher_cpu / seconds * 100:.0f} ({args.publishers}, incl. start-up), "
+        f"nginx {sum(others_run[pid] for pid in nginx_pids) / seconds * 100:.0f} "
+        f"({len(nginx_pids)} workers), "
+        f"publishers {publisher_cpu / seconds * 100:.0f} ({args.publishers}), "
         f"load generator {clients_cpu / seconds * 100:.0f} ({len(procs)} processes)"
     )
     third = len(latencies) // 3

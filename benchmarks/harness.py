@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import statistics
@@ -55,8 +56,9 @@ def free_port() -> int:
 def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     log.parent.mkdir(parents=True, exist_ok=True)
+    args = ["-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
     process = subprocess.Popen(
-        [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"],
+        [VENV_BIN / "python", "-m", "rooms.serve", *args],
         cwd=ROOT,
         env=full_env,
         stdout=log.open("wb"),
@@ -111,3 +113,18 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     return f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}"
+
+
+def tune_load_process(loop: str = "uvloop") -> None:
+    """A load generator process: on ``loop`` (uvloop, as the served processes, or asyncio's
+    own), with the cyclic garbage collector off.
+
+    A load process keeps hundreds of thousands of samples, and a full collection walking them
+    paused it for tens of milliseconds, which it then measured as the server's latency. Its runs
+    are bounded and its garbage is not cyclic.
+    """
+    os.environ["ROOMS_EVENT_LOOP"] = loop
+    from rooms.runtime import use_uvloop
+
+    use_uvloop()
+    gc.disable()

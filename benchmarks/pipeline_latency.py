@@ -34,6 +34,7 @@ from benchmarks.harness import (
     rss_mb,
     setup_django,
     start_daphne,
+    tune_load_process,
 )
 
 FRAME_SECONDS = 0.04
@@ -178,6 +179,7 @@ def _generator(
     barrier: multiprocessing.synchronize.Barrier,
     results: multiprocessing.Queue,
 ) -> None:
+    tune_load_process()
     results.put(asyncio.run(run(port, api_token, sessions, seconds, barrier)))
 
 
@@ -226,6 +228,12 @@ def main() -> None:
         default="on",
         help="GC_TUNING of the Daphne; 'both' runs off then on in this invocation",
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio", "both"],
+        default="uvloop",
+        help="ROOMS_EVENT_LOOP of the Daphne; 'both' runs asyncio then uvloop",
+    )
     args = parser.parse_args()
     env = setup_django(
         {
@@ -235,25 +243,30 @@ def main() -> None:
         }
     )
     api_token, sessions = prepare(args.sessions)
-    modes = ["off", "on"] if args.gc_tuning == "both" else [args.gc_tuning]
+    gc_modes = ["off", "on"] if args.gc_tuning == "both" else [args.gc_tuning]
+    loops = ["asyncio", "uvloop"] if args.event_loop == "both" else [args.event_loop]
     results = {}
-    for mode in modes:
+    # Baselines first: GC tuning off before on, the asyncio loop before uvloop.
+    for mode, loop in [(m, lo) for lo in loops for m in gc_modes]:
+        name = f"gc-{mode}-{loop}"
         port = free_port()
-        log = ROOT / "artifacts" / f"bench-daphne-gc-{mode}.log"
-        daphne = start_daphne({**env, "GC_TUNING": str(mode == "on")}, port, log)
+        log = ROOT / "artifacts" / f"bench-daphne-{name}.log"
+        daphne_env = {**env, "GC_TUNING": str(mode == "on"), "ROOMS_EVENT_LOOP": loop}
+        daphne = start_daphne(daphne_env, port, log)
         try:
             cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
             result = generate(port, api_token, sessions, args.seconds, max(1, args.procs))
             cpu = (cpu_seconds(daphne.pid) - cpu0) / (time.monotonic() - t0)
             result.update(
                 gc_tuning=mode,
+                event_loop=loop,
                 daphne_cpu_fraction=round(cpu, 3),
                 daphne_rss_mb=round(rss_mb(daphne.pid), 1),
             )
         finally:
             daphne.terminate()
             daphne.wait(timeout=20)
-        results[mode] = result
+        results[name] = result
     summary: dict = {
         "sessions": args.sessions,
         "seconds": args.seconds,
@@ -262,9 +275,10 @@ def main() -> None:
         "machine": machine(),
         "runs": results,
     }
-    if len(results) == 2:
-        summary["p99_ratio_off_to_on"] = round(
-            results["off"]["latency_ms"]["p99"] / results["on"]["latency_ms"]["p99"], 2
+    if len(results) > 1:
+        first, *_, last = results
+        summary[f"p99_ratio_{first}_to_{last}"] = round(
+            results[first]["latency_ms"]["p99"] / results[last]["latency_ms"]["p99"], 2
         )
     print(json.dumps(summary, indent=2))
 

@@ -11,7 +11,9 @@ counting still frees almost everything at once, so memory does not grow.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 
 from django.conf import settings
 
@@ -31,4 +33,19 @@ def tune_gc_for_latency() -> bool:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*_THRESHOLDS)
+    return True
+
+
+def use_uvloop() -> bool:
+    """Make new event loops uvloop loops, unless ``ROOMS_EVENT_LOOP=asyncio``; True when done.
+
+    Call before the process creates its loop: ``python -m rooms.serve`` (Daphne), a Celery
+    worker process after init (its runs' ``asyncio.run``). Reads the environment, not Django's
+    settings, because Daphne creates its loop before Django is set up.
+    """
+    if os.environ.get("ROOMS_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
+        return False
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True

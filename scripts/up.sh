@@ -117,7 +117,7 @@ procfile=$up_dir/Procfile
 i=0
 for p in "${web_ports[@]}"; do
   i=$((i + 1))
-  echo "web$i: exec $venv/daphne -b 127.0.0.1 -p $p --proxy-headers --access-log /dev/null rooms.asgi:application" >>"$procfile"
+  echo "web$i: exec $venv/python -m rooms.serve -b 127.0.0.1 -p $p --proxy-headers --access-log /dev/null rooms.asgi:application" >>"$procfile"
 done
 cat >>"$procfile" <<EOF
 balancer: exec scripts/wait-for-ports.sh ${web_ports[*]} -- /usr/sbin/nginx -p $nginx_dir -c $nginx_dir/nginx.conf -e $nginx_dir/error.log

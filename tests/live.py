@@ -21,6 +21,8 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# How production starts a Daphne (Makefile, scripts/up.sh, deploy/): on uvloop, see rooms/serve.py.
+DAPHNE = [str(VENV_BIN / "python"), "-m", "rooms.serve"]
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
-from tests.live import VENV_BIN, child_env, child_process, free_port, wait_for_port
+from tests.live import DAPHNE, child_env, child_process, free_port, wait_for_port
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_outsider_is_not_told_about_other_users_counts(rates, member_api, outsid
 
 
 def _daphne(port: int, name: str, tmp_path):
-    args = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
+    args = [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
     env = child_env(RATE_LIMIT_PER_MINUTE="6", RATE_LIMIT_CREATE_PER_MINUTE="3")
     return child_process(args, env=env, log=tmp_path / f"{name}.log")
 

@@ -21,6 +21,7 @@ from rooms import logging_setup, metrics
 from sessions_app.services import ACTIVITY_RESOLUTION, sessions_touch
 from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 from transcription import broadcast, selectors
+from transcription.fanout import encoded, fanout_for
 from transcription.models import TranscriptionRun
 
 logger = logging.getLogger(__name__)
@@ -41,17 +42,10 @@ ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 
 
 # Handlers that never touch the database. Channels 4.2+ runs a thread-pool hop to close stale
-# database connections before EVERY message; for audio frames and broadcast events that hop
-# was a third of the CPU per message (FACTS.md), and database_sync_to_async cleans up anyway.
-_NO_DB_MESSAGES = frozenset(
-    {
-        "websocket.receive",
-        "websocket.disconnect",
-        "transcript.event",
-        "transcription.status",
-        "session.ended",
-    }
-)
+# database connections before EVERY message; for audio frames that hop was a third of the CPU
+# per message (FACTS.md), and database_sync_to_async cleans up anyway. (Group messages do not
+# come this way: see ``group_message``.)
+_NO_DB_MESSAGES = frozenset({"websocket.receive", "websocket.disconnect"})
 
 
 class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
@@ -79,7 +73,9 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         logging_setup.bind(session=slug)
         metrics.ws_opened(self, "transcript")
         self.group = broadcast.session_group(session.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # The session's events reach this socket through the process's fan-out (held back
+        # until the history below is sent, then replayed in order).
+        await fanout_for(self.channel_layer).join(self.group, self)
         await self.send_json(
             {"type": "connected", "session": slug, "identity": user.identity, "name": user.name}
         )
@@ -89,6 +85,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if run is not None and not run.is_finished:
             self.heard = {segment["utterance_id"] for segment in history}
             self.resync = asyncio.create_task(self._history_again())
+        await fanout_for(self.channel_layer).live(self.group, self)
 
     async def _history_again(self) -> None:
         """A final broadcast just before ``group_add`` and stored just after the history read
@@ -114,8 +111,8 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
     async def _leave(self) -> None:
         """Stop receiving and sending for this client (idempotent)."""
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = ""
+            group, self.group = self.group, ""
+            await fanout_for(self.channel_layer).leave(group, self)
             if self.sent_audio and self.control_channel:
                 await self._to_run({"type": "audio.leave", "source": self.user.identity})
             self.control_channel = ""
@@ -210,11 +207,17 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
 
     # --- group events -> client -----------------------------------------------------------
 
+    async def group_message(self, message: dict[str, Any]) -> None:
+        """A message of the session's group, from the fan-out (``transcription.fanout``)."""
+        handler = getattr(self, get_handler_name(message), None) if self.group else None
+        if handler is not None:
+            await handler(message)
+
     async def transcript_event(self, event: dict[str, Any]) -> None:
         if self.heard is not None and event["payload"]["is_final"]:
             self.heard.add(event["payload"]["utterance_id"])
         if self.group:
-            await self.send(text_data=json.dumps(event["payload"]))
+            await self.send(text_data=encoded(event))
 
     async def transcription_status(self, event: dict[str, Any]) -> None:
         if self.group:

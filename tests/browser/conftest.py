@@ -34,7 +34,7 @@ from django.test import Client
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
-DAPHNE = REPO / ".venv" / "bin" / "daphne"
+DAPHNE = [str(REPO / ".venv" / "bin" / "python"), "-m", "rooms.serve"]  # as rooms/serve.py
 CHROMIUM = "/usr/bin/chromium"
 SPEECH_FLAC = REPO / "tests" / "fixtures" / "speech" / "two_cities_opening.flac"
 CHROMIUM_ARGS = [
@@ -130,8 +130,8 @@ def daphne_server(
     transactional_db: None, request: pytest.FixtureRequest, artifacts_dir: Path
 ) -> Iterator[LiveServer]:
     """A real Daphne serving ``rooms.asgi`` on the test database (embedded runner, local STT)."""
-    if not DAPHNE.exists():
-        pytest.fail(f"{DAPHNE} is missing: run `make venv`")
+    if not Path(DAPHNE[0]).exists():
+        pytest.fail(f"{DAPHNE[0]} is missing: run `make venv`")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV_DROPPED}
     env.update(_server_database_env())
@@ -153,7 +153,7 @@ def daphne_server(
     log_path = artifacts_dir / f"{_artifact_name(request)}-daphne.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"],
+            [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"],
             cwd=REPO,
             env=env,
             stdout=log,

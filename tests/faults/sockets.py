@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.live import ROOT, VENV_BIN, child_env, child_process, free_port, wait_for_port
+from tests.live import DAPHNE, ROOT, child_env, child_process, free_port, wait_for_port
 
 
 @dataclass
@@ -35,7 +35,7 @@ def daphne(name: str, env: dict[str, str]) -> Iterator[Daphne]:
     """A Daphne serving ``rooms.asgi`` with ``env`` (on top of the test database's), listening
     when given; log in ``artifacts/<name>.log``."""
     port = free_port()
-    args = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
+    args = [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
     log = ROOT / "artifacts" / f"{name}.log"
     with child_process(args, env=child_env(**env), log=log) as process:
         wait_for_port(port, timeout=60, process=process)

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sessions_app.tokens import transcription_token_create
 from tests.factories import UserFactory
-from tests.live import ROOT, VENV_BIN, child_env, child_process, free_port, wait_for_port
+from tests.live import DAPHNE, ROOT, child_env, child_process, free_port, wait_for_port
 from transcription import broadcast
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -61,7 +61,7 @@ def daphne(django_db_setup, django_db_blocker) -> Iterator[Server]:
     log.write_text("")
     with django_db_blocker.unblock():
         env = child_env(MESH_MAX_PARTICIPANTS="50")
-    args = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
+    args = [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
     with child_process(args, env=env, log=log) as process:
         wait_for_port(port, timeout=30, process=process)
         yield Server(port=port, process=process, log=log)
