@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import random
@@ -234,6 +235,12 @@ def main() -> None:
         default="uvloop",
         help="ROOMS_EVENT_LOOP of the Daphne; 'both' runs asyncio then uvloop",
     )
+    parser.add_argument(
+        "--catch-up-yields",
+        choices=["0", "default", "both"],
+        default="default",
+        help="TRANSCRIPTION_CATCH_UP_YIELDS of the Daphne; 'both' runs 0 then the default",
+    )
     args = parser.parse_args()
     env = setup_django(
         {
@@ -245,13 +252,16 @@ def main() -> None:
     api_token, sessions = prepare(args.sessions)
     gc_modes = ["off", "on"] if args.gc_tuning == "both" else [args.gc_tuning]
     loops = ["asyncio", "uvloop"] if args.event_loop == "both" else [args.event_loop]
+    yields = ["0", "default"] if args.catch_up_yields == "both" else [args.catch_up_yields]
     results = {}
-    # Baselines first: GC tuning off before on, the asyncio loop before uvloop.
-    for mode, loop in [(m, lo) for lo in loops for m in gc_modes]:
-        name = f"gc-{mode}-{loop}"
+    # Baselines first: GC tuning off before on, asyncio before uvloop, no catch-up yields first.
+    for y, loop, mode in itertools.product(yields, loops, gc_modes):
+        name = f"gc-{mode}-{loop}-yields-{y}"
         port = free_port()
         log = ROOT / "artifacts" / f"bench-daphne-{name}.log"
         daphne_env = {**env, "GC_TUNING": str(mode == "on"), "ROOMS_EVENT_LOOP": loop}
+        if y != "default":
+            daphne_env["TRANSCRIPTION_CATCH_UP_YIELDS"] = y
         daphne = start_daphne(daphne_env, port, log)
         try:
             cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
@@ -260,6 +270,7 @@ def main() -> None:
             result.update(
                 gc_tuning=mode,
                 event_loop=loop,
+                catch_up_yields=y,
                 daphne_cpu_fraction=round(cpu, 3),
                 daphne_rss_mb=round(rss_mb(daphne.pid), 1),
             )

@@ -335,6 +335,8 @@ TRANSCRIPTION_DRAIN_SECONDS = env_float("TRANSCRIPTION_DRAIN_SECONDS", 15.0, min
 # Mixer: fixed ticks and a small per-participant jitter buffer (browser mode).
 TRANSCRIPTION_TICK_SECONDS = env_float("TRANSCRIPTION_TICK_SECONDS", 0.02, minimum=0.005)
 TRANSCRIPTION_JITTER_SECONDS = env_float("TRANSCRIPTION_JITTER_SECONDS", 0.1, minimum=0.0)
+# Loop iterations a late mixer tick lets pass first, so frames already read land (ticker.py).
+TRANSCRIPTION_CATCH_UP_YIELDS = env_int("TRANSCRIPTION_CATCH_UP_YIELDS", 12, minimum=0)
 # Freeze the start-up heap and raise GC thresholds in Daphne and Celery workers (rooms/runtime.py):
 # full collections otherwise stall every live run for 40-115 ms every few seconds.
 GC_TUNING = env_bool("GC_TUNING", True)

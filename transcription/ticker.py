@@ -47,6 +47,7 @@ class Ticker(PerLoop):
 
     async def _loop(self) -> None:
         tick = settings.TRANSCRIPTION_TICK_SECONDS
+        catch_up_yields = settings.TRANSCRIPTION_CATCH_UP_YIELDS
         next_at = time.monotonic()
         while self.pipelines:
             next_at += tick
@@ -55,6 +56,14 @@ class Ticker(PerLoop):
                 await asyncio.sleep(delay)
             elif delay < -1.0:
                 next_at = time.monotonic()
+            if time.monotonic() - next_at > tick / 2:
+                # Late (the loop was busy): frames that reached the sockets meanwhile are still
+                # a few loop iterations from their mixers (socket -> consumer -> channel ->
+                # run). Let them land before mixing. Without this the first tick after a stall
+                # and the catch-up ticks behind it underran those sources, each underrun adding
+                # a tick of delay until the trim window ended (docs/benchmarks.md).
+                for _ in range(catch_up_yields):
+                    await asyncio.sleep(0)
             for pipeline in list(self.pipelines):
                 try:
                     await pipeline.on_tick()
