@@ -35,6 +35,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -295,22 +296,26 @@ def publisher_process(
 # --- orchestration -----------------------------------------------------------------------------
 
 
+def processes() -> Iterator[tuple[int, bytes]]:
+    """(pid, command line with NUL separators) of every process that can be read."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+
+
 def daphne_pids(ports: list[int]) -> dict[int, int]:
     """port -> pid of the Daphne process serving it."""
     found: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+    for pid, cmdline in processes():
+        args = cmdline.split(b"\0")
         is_daphne = any(a.endswith(b"daphne") for a in args) or b"rooms.serve" in args
-        if not is_daphne or b"-p" not in args:
-            continue
-        port = int(args[args.index(b"-p") + 1])
-        if port in ports:
-            found[port] = int(entry.name)
+        if is_daphne and b"-p" in args:
+            port = int(args[args.index(b"-p") + 1])
+            if port in ports:
+                found[port] = pid
     return found
 
 
@@ -326,29 +331,15 @@ def established(port: int) -> int:
 
 def nginx_worker_pids() -> list[int]:
     """The pids of the running nginx worker processes (the balancer of `make up`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if args.startswith(b"nginx: worker process"):
-                found.append(int(entry.name))
-    return found
+    return [pid for pid, cmdline in processes() if cmdline.startswith(b"nginx: worker process")]
 
 
 def redis_server_pid(url: str) -> int:
     """The pid of the redis-server listening on ``url``'s port."""
     port = f":{urlsplit(url).port}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if args.startswith(b"redis-server") and args.split(b"\0")[0].endswith(port):
-                return int(entry.name)
+    for pid, cmdline in processes():
+        if cmdline.startswith(b"redis-server") and cmdline.split(b"\0")[0].endswith(port):
+            return pid
     raise RuntimeError(f"no redis-server for {url}")
 
 

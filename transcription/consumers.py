@@ -75,7 +75,8 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         self.group = broadcast.session_group(session.pk)
         # The session's events reach this socket through the process's fan-out (held back
         # until the history below is sent, then replayed in order).
-        await fanout_for(self.channel_layer).join(self.group, self)
+        self.fanout = fanout_for(self.channel_layer)
+        await self.fanout.join(self.group, self)
         await self.send_json(
             {"type": "connected", "session": slug, "identity": user.identity, "name": user.name}
         )
@@ -85,10 +86,10 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if run is not None and not run.is_finished:
             self.heard = {segment["utterance_id"] for segment in history}
             self.resync = asyncio.create_task(self._history_again())
-        await fanout_for(self.channel_layer).live(self.group, self)
+        await self.fanout.live(self.group, self)
 
     async def _history_again(self) -> None:
-        """A final broadcast just before ``group_add`` and stored just after the history read
+        """A final broadcast just before the fan-out join and stored just after the history read
         reached this client neither way (a reconnect in a live run): once the runner has
         flushed everything of before, send what was stored meanwhile as a second ``history``."""
         await asyncio.sleep(settings.TRANSCRIPTION_FLUSH_SECONDS * 2 + 0.5)
@@ -112,7 +113,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         """Stop receiving and sending for this client (idempotent)."""
         if self.group:
             group, self.group = self.group, ""
-            await fanout_for(self.channel_layer).leave(group, self)
+            await self.fanout.leave(group, self)
             if self.sent_audio and self.control_channel:
                 await self._to_run({"type": "audio.leave", "source": self.user.identity})
             self.control_channel = ""
