@@ -24,6 +24,7 @@ from transcription.ingest import (
     RtmpIngest,
     ffmpeg_path,
 )
+from transcription.ingest.ports import port_is_bindable
 
 FIRST_AUDIO_BOUND = 1.5
 """Seconds from the push starting to the first PCM. Measured 0.15-0.4 s here (probe flags);
@@ -87,10 +88,21 @@ def test_ffmpeg_path_follows_the_setting(tmp_path: Path) -> None:
         ffmpeg_path(str(tmp_path / "nothing-here"))
 
 
-def test_port_pool_skips_bound_ports_and_takes_ports_back() -> None:
-    with socket.socket() as squatter:
+def _squat_below_a_free_port() -> socket.socket:
+    """A listening socket on a port whose next port is free right now (the kernel hands out
+    ports at random, so the next one can belong to another test's connection: try again)."""
+    for _ in range(100):
+        squatter = socket.socket()
         squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
+        if port_is_bindable("127.0.0.1", squatter.getsockname()[1] + 1):
+            squatter.listen()
+            return squatter
+        squatter.close()
+    raise AssertionError("no port with a free neighbour in 100 tries")
+
+
+def test_port_pool_skips_bound_ports_and_takes_ports_back() -> None:
+    with _squat_below_a_free_port() as squatter:
         taken = squatter.getsockname()[1]
         pool = PortPool(taken, taken + 1)
         first = pool.acquire()
