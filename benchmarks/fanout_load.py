@@ -227,9 +227,15 @@ def publisher_process(
     loop: str,
     conn: multiprocessing.connection.Connection,
 ) -> None:
-    """``rate`` events/s for each session, spread evenly over time, through the real broadcast."""
+    """``rate`` events/s for each session, spread evenly over time, through the real broadcast.
+
+    Reports "ready" once set up and starts at the wall time it is then sent, with the other
+    publishers: their start-up (Django, imports) must not overlap the measured publishing.
+    """
     setup_django()
     tune_load_process(loop)
+    conn.send("ready")
+    start_wall = conn.recv()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_at_start = usage.ru_utime + usage.ru_stime
     from transcription import broadcast
@@ -263,7 +269,7 @@ def publisher_process(
         lateness_ms: list[float] = []
         count = len(session_ids)
         # Session k's events are due at start + k/count*interval + n*interval.
-        start = time.monotonic() + 0.5
+        start = time.monotonic() + max(0.0, start_wall - time.time())
         end = start + seconds
         schedule = [(start + k / count * interval, sid) for k, sid in enumerate(session_ids)]
         position = 0
@@ -369,7 +375,12 @@ def main() -> int:
         default="uvloop",
         help="event loop of the load generator and publisher processes",
     )
-    parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
+    parser.add_argument(
+        "--publishers",
+        type=int,
+        default=1,
+        help="publisher processes (one sends the 2,000 events/s; more cost more CPU in total)",
+    )
     parser.add_argument("--connect-concurrency", type=int, default=20, help="per client process")
     parser.add_argument("--drain", type=float, default=5.0, help="listening after the last event")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="bound on the whole run")
@@ -432,16 +443,12 @@ def main() -> int:
         time.sleep(3.0)  # let allocations settle before reading memory
         per_port = {p: established(p) - conns_before[p] for p in ports}
         rss_with = {p: rss_mb(pid) for p, pid in pids.items()}
-        cpu_before = {p: cpu_seconds(pid) for p, pid in pids.items()}
         redis_pid = redis_server_pid(os.environ["REDIS_URL"])
         nginx_pids = nginx_worker_pids()
-        others_before = {
-            pid: cpu_seconds(pid) for pid in [redis_pid, *nginx_pids, *(c.pid for c in procs)]
-        }
-        load_before = os.getloadavg()[0]
 
-        # Several publishers, as several ingest workers would be: the pub/sub layer serializes
-        # the group_sends of one process (one PUBLISH round trip at a time).
+        # The pub/sub layer serialises the group_sends of one process (one PUBLISH round trip
+        # at a time); one process still keeps up with 2,000/s here, and more processes wake
+        # more often for the same events (docs/benchmarks.md).
         publishers = []
         for i in range(args.publishers):
             ours, theirs = ctx.Pipe()
@@ -457,6 +464,18 @@ def main() -> int:
             )
             proc.start()
             publishers.append((proc, ours))
+        for _, pipe in publishers:
+            if not pipe.poll(120):
+                raise TimeoutError("publisher did not start")
+            pipe.recv()  # "ready"
+        load_before = os.getloadavg()[0]
+        cpu_before = {p: cpu_seconds(pid) for p, pid in pids.items()}
+        others_before = {
+            pid: cpu_seconds(pid) for pid in [redis_pid, *nginx_pids, *(c.pid for c in procs)]
+        }
+        start_wall = time.time() + 0.5
+        for _, pipe in publishers:
+            pipe.send(start_wall)
         sent: dict[int, int] = {}
         lateness: list[float] = []
         publish_ms: list[float] = []
