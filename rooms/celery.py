@@ -13,10 +13,8 @@ app.autodiscover_tasks()
 
 
 @worker_process_init.connect
-def _tune_process(**_: object) -> None:
-    # Ingest workers run live pipelines: the same GC pauses would stall their ticks, and their
-    # event loops are as busy as a Daphne's.
-    from rooms.runtime import tune_gc_for_latency, use_uvloop
+def _tune_gc(**_: object) -> None:
+    # Ingest workers run live pipelines: the same GC pauses would stall their ticks.
+    from rooms.runtime import tune_gc_for_latency
 
     tune_gc_for_latency()
-    use_uvloop()

@@ -39,9 +39,10 @@ def tune_gc_for_latency() -> bool:
 def use_uvloop() -> bool:
     """Make new event loops uvloop loops, unless ``ROOMS_EVENT_LOOP=asyncio``; True when done.
 
-    Call before the process creates its loop: ``python -m rooms.serve`` (Daphne), a Celery
-    worker process after init (its runs' ``asyncio.run``). Reads the environment, not Django's
-    settings, because Daphne creates its loop before Django is set up.
+    Call before the process creates its loop (``python -m rooms.serve`` for Daphne, the load
+    generators of the benchmarks). Reads the environment, not Django's settings, because
+    Daphne creates its loop before Django is set up. Celery workers keep asyncio's loop: their
+    fault tests (Redis restart) are the proof that stands for them.
     """
     if os.environ.get("ROOMS_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
         return False
