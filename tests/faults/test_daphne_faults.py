@@ -16,14 +16,11 @@ from tests.transcription.server_conftest import (
     Stack,
     join_session,
     run_row,
-    server_mode_fixture,  # noqa: F401 (fixture "server_mode")
-    server_stack_fixture,  # noqa: F401 (fixture "server_stack")
     single,
     start_server_run,
     stop_run,
     stored_finals,
     wait_until,
-    watch_fixture,  # noqa: F401 (fixture "watch")
 )
 from transcription.models import TranscriptionRun
 

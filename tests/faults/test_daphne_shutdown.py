@@ -22,13 +22,10 @@ from tests.transcription.server_conftest import (
     join_session,
     run_row,
     seconds_until,
-    server_mode_fixture,  # noqa: F401 (fixture "server_mode")
-    server_stack_fixture,  # noqa: F401 (fixture "server_stack")
     single,
     stored_finals,
     usage_rows,
     wait_until,
-    watch_fixture,  # noqa: F401 (fixture "watch")
 )
 from transcription.models import TranscriptionRun
 from transcription.services import run_stop

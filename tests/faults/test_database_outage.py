@@ -24,14 +24,12 @@ from tests.transcription.server_conftest import (
     finals_after,
     join_session,
     run_row,
-    server_mode_fixture,  # noqa: F401 (fixture "server_mode")
     start_server_run,
     start_server_stack,
     stop_run,
     stopped,
     stored_finals,
     wait_until,
-    watch_fixture,  # noqa: F401 (fixture "watch")
 )
 from transcription.models import TranscriptionRun
 

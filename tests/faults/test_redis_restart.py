@@ -23,7 +23,6 @@ from tests.transcription.server_conftest import (
     finals_after,
     join_session,
     run_row,
-    server_mode_fixture,  # noqa: F401 (fixture "server_mode")
     single,
     start_redis,
     start_server_run,
@@ -32,7 +31,6 @@ from tests.transcription.server_conftest import (
     stopped,
     stored_finals,
     wait_until,
-    watch_fixture,  # noqa: F401 (fixture "watch")
 )
 from transcription.models import TranscriptionRun
 

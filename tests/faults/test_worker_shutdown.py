@@ -22,14 +22,11 @@ from tests.transcription.server_conftest import (
     join_session,
     run_row,
     seconds_until,
-    server_mode_fixture,  # noqa: F401 (fixture "server_mode")
-    server_stack_fixture,  # noqa: F401 (fixture "server_stack")
     single,
     start_server_run,
     stop_run,
     stopped,
     stored_finals,
-    watch_fixture,  # noqa: F401 (fixture "watch")
 )
 from transcription.models import TranscriptionRun
 
