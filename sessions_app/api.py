@@ -68,6 +68,12 @@ class SessionDetailApi(APIView):
         session = selectors.session_get_for_user(user=request.user, slug=slug)
         return Response(SessionOutputSerializer(session).data)
 
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, slug: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, slug=slug)
+        services.session_delete(session=session, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class SessionJoinApi(APIView):
     class OutputSerializer(serializers.Serializer):

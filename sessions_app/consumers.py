@@ -20,6 +20,7 @@ from sessions_app import mesh
 from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
 
 CLOSE_FLOOD = 4008
+CLOSE_REPLACED = 4010
 CLOSE_MESH_FULL = 4013
 
 MAX_TEXT_BYTES = 64 * 1024
@@ -90,7 +91,10 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
             identity=user.identity,
             name=user.name,
         )
-        self.slot = await sync_to_async(mesh.mesh_claim)(session_id=session.pk, peer=self.peer)
+        claim = await sync_to_async(mesh.mesh_claim)(session_id=session.pk, peer=self.peer)
+        self.slot = claim.index
+        if claim.replaced is not None:
+            await self.channel_layer.send(claim.replaced.channel, {"type": "mesh.replaced"})
         if self.slot is None:
             limit = settings.MESH_MAX_PARTICIPANTS
             await self._send(
@@ -123,6 +127,16 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         metrics.ws_closed(self)
+        await self._leave()
+        await self.close_session_socket()
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        # Out of the mesh before the close is acknowledged: no relaying meanwhile.
+        await self._leave()
+        await super().access_revoked(event)
+
+    async def _leave(self) -> None:
+        """Give up the mesh slot and tell the peers (idempotent)."""
         if self.slot is not None:
             await sync_to_async(mesh.mesh_release)(
                 session_id=self.session.pk, index=self.slot, peer=self.peer
@@ -207,6 +221,13 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
                     "video": event["video"],
                 }
             )
+
+    async def mesh_replaced(self, event: dict[str, Any]) -> None:
+        """The same person opened the call again elsewhere; that socket has this slot now."""
+        self.slot = None  # not ours any more: leaving must not free it
+        await self._leave()
+        await self._send({"type": "replaced"})
+        await self.close(code=CLOSE_REPLACED)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self._send({"type": "session_ended"})

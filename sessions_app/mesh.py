@@ -4,11 +4,17 @@ Each connected signalling socket holds one slot, claimed with an atomic ``cache.
 in Redis), so the mesh cap holds across Daphne processes without a database row per socket.
 A slot expires unless its holder refreshes it (the page pings), so a crashed browser frees its
 place by itself.
+
+One person holds at most one slot: a second socket of the same identity (another tab, a
+reload whose old socket has not closed yet, or someone trying to fill the mesh) takes over
+that person's slot, and the older socket is told to close (4010). So nobody can keep the
+others out by opening sockets.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -38,12 +44,45 @@ def new_peer_id() -> str:
     return secrets.token_urlsafe(9)
 
 
-def mesh_claim(*, session_id: int, peer: MeshPeer) -> int | None:
-    """Take a free slot for ``peer``; its index, or None when the mesh is full."""
-    for index, key in enumerate(_keys(session_id)):
-        if cache.add(key, asdict(peer), timeout=settings.MESH_PEER_TTL_SECONDS):
-            return index
-    return None
+# How long one identity's claims are serialised (a claim takes a few cache round trips).
+_CLAIM_LOCK_SECONDS = 5
+_CLAIM_WAIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    index: int | None
+    """The slot taken, or None when the mesh is full."""
+    replaced: MeshPeer | None = None
+    """The same person's older socket whose slot this claim took over: tell it to close."""
+
+
+def mesh_claim(*, session_id: int, peer: MeshPeer) -> Claim:
+    """Take a slot for ``peer``: the slot its identity already holds, else a free one.
+
+    Claims of one identity are serialised by a short lock in the cache, so sockets opened
+    all at once cannot each take a free slot before seeing each other's.
+    """
+    lock = f"mesh:{session_id}:claim:{peer.identity}"
+    deadline = time.monotonic() + _CLAIM_WAIT_SECONDS
+    while not cache.add(lock, 1, timeout=_CLAIM_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            return Claim(None)  # the person is claiming in a flood of sockets: refuse this one
+        time.sleep(0.02)
+    try:
+        keys = _keys(session_id)
+        held = cache.get_many(keys)
+        for index, key in enumerate(keys):
+            value = held.get(key)
+            if value is not None and value["identity"] == peer.identity:
+                cache.set(key, asdict(peer), timeout=settings.MESH_PEER_TTL_SECONDS)
+                return Claim(index, replaced=MeshPeer(**value))
+        for index, key in enumerate(keys):
+            if cache.add(key, asdict(peer), timeout=settings.MESH_PEER_TTL_SECONDS):
+                return Claim(index)
+        return Claim(None)
+    finally:
+        cache.delete(lock)
 
 
 def mesh_refresh(*, session_id: int, index: int, peer: MeshPeer) -> bool:

@@ -173,6 +173,30 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
     return session
 
 
+@transaction.atomic
+def session_delete(*, session: VideoSession, by: User) -> None:
+    """Delete ``session`` with its transcript, usage and analysis (host or space owner).
+
+    Its runs are stopped first; every open socket of the session is closed with 4003 after
+    the commit (``sessions_app.handlers.session_deleted``).
+    """
+    if not session_can_end(session=session, user=by):
+        raise Forbidden(
+            "Only the host or a space owner can delete this session.", code="host_required"
+        )
+    runs_stop_for_session(session_id=session.pk)
+    session.delete()
+
+
+def participants_leave_space(*, space_id: int, user_id: int) -> int:
+    """Mark ``user_id`` as gone from the unfinished sessions of a space they left."""
+    return Participant.objects.filter(
+        session__space_id=space_id,
+        user_id=user_id,
+        left_at__isnull=True,
+    ).update(left_at=timezone.now())
+
+
 # Activity is recorded at most once per this interval per session: finals and pings come
 # much more often, and the inactivity sweep only needs minutes.
 ACTIVITY_RESOLUTION = timedelta(minutes=1)

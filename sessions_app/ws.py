@@ -20,6 +20,8 @@ from identity.selectors import user_get_by_identity
 from sessions_app.models import VideoSession
 from sessions_app.selectors import session_get_for_user
 from sessions_app.tokens import InvalidTranscriptionToken, transcription_token_decode
+from spaces.access import access_group, revoked_message
+from spaces.selectors import membership_get
 
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_MALFORMED = 4002
@@ -69,11 +71,14 @@ class SessionSocketMixin:
 
     Close codes only reach a client after the handshake, so it accepts first, then closes with
     4001/4003 for strangers and 4004 (after a ``session_ended`` message) once the session
-    ended. On success ``self.user`` and ``self.session`` are set.
+    ended. On success ``self.user`` and ``self.session`` are set, and the socket listens on its
+    person's access group (``spaces.access``): losing the membership closes it with 4003
+    (``access_revoked``). ``close_session_socket()`` must run on disconnect.
     """
 
     user: User
     session: VideoSession
+    revocation_group: str = ""
 
     async def open_session_socket(self) -> bool:
         await self.accept()  # type: ignore[attr-defined]
@@ -87,7 +92,30 @@ class SessionSocketMixin:
             await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
             return False
         self.user, self.session = user, session
+        group = access_group(space_id=session.space_id, user_id=user.pk)
+        await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+        self.revocation_group = group
+        # A removal committed between the check above and joining the group sent its
+        # revocation to nobody: look again now that a later one would reach this socket.
+        still = await database_sync_to_async(membership_get)(user=user, space_id=session.space_id)
+        if still is None:
+            await self.access_revoked({})
+            return False
         return True
+
+    async def close_session_socket(self) -> None:
+        """Leave the access group (idempotent)."""
+        if self.revocation_group:
+            group, self.revocation_group = self.revocation_group, ""
+            await self.channel_layer.group_discard(group, self.channel_name)  # type: ignore[attr-defined]
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """``access.revoked``: this person lost access to the space (or the session is gone).
+
+        Tell the page why, then close with 4003; each consumer's ``disconnect`` does the rest.
+        """
+        await self.send(text_data=json.dumps(revoked_message()))  # type: ignore[attr-defined]
+        await self.close(code=CLOSE_FORBIDDEN)  # type: ignore[attr-defined]
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from spaces import selectors, services
-from spaces.models import Space, SpaceInvite
+from spaces.models import Space, SpaceInvite, SpaceMember
 
 
 class SpaceOutputSerializer(serializers.Serializer):
@@ -45,14 +45,30 @@ class SpaceDetailApi(APIView):
         space = selectors.space_get_for_user(user=request.user, slug=slug)
         return Response(SpaceOutputSerializer(space).data)
 
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Delete the space with its sessions, transcripts and tasks (owners). "
+        "Every member's open session sockets close with 4003.",
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        services.space_delete(space=space, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class MemberOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     identity = serializers.CharField(source="user.identity")
     name = serializers.CharField(source="user.name")
-    email = serializers.EmailField(source="user.email")
+    email = serializers.SerializerMethodField(
+        help_text="The member's email address: shown to owners of the space only (else null)."
+    )
     role = serializers.CharField()
     joined_at = serializers.DateTimeField()
+
+    def get_email(self, member: SpaceMember) -> str | None:
+        return member.user.email if self.context.get("show_email") else None
 
 
 class MemberListApi(APIView):
@@ -60,7 +76,8 @@ class MemberListApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         space = selectors.space_get_for_user(user=request.user, slug=slug)
         members = selectors.space_member_list(space=space)
-        return Response(MemberOutputSerializer(members, many=True).data)
+        context = {"show_email": space.membership.is_owner}
+        return Response(MemberOutputSerializer(members, many=True, context=context).data)
 
 
 class MemberRemoveApi(APIView):
@@ -73,9 +90,15 @@ class MemberRemoveApi(APIView):
 
 
 class InviteOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
     token = serializers.CharField()
     url = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.name")
     expires_at = serializers.DateTimeField()
+    uses = serializers.IntegerField(help_text="How many people joined through this link.")
+    revoked = serializers.BooleanField()
+    valid = serializers.BooleanField(source="is_valid", help_text="Not revoked, not expired.")
 
     def get_url(self, invite: SpaceInvite) -> str:
         request = self.context["request"]
@@ -83,11 +106,22 @@ class InviteOutputSerializer(serializers.Serializer):
         return request.build_absolute_uri(path)
 
 
-class InviteCreateApi(APIView):
+class InviteListCreateApi(APIView):
     throttle_scope = "create"
 
     class InputSerializer(serializers.Serializer):
         ttl_hours = serializers.IntegerField(min_value=1, max_value=24 * 30, default=24 * 7)
+
+    @extend_schema(
+        responses=InviteOutputSerializer(many=True),
+        description="The space's invitation links that still admit people (owners only).",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        services.require_owner(space=space, by=request.user)
+        invites = selectors.invite_list_for_space(space=space)
+        out = InviteOutputSerializer(invites, many=True, context={"request": request})
+        return Response(out.data)
 
     @extend_schema(request=InputSerializer, responses={201: InviteOutputSerializer})
     def post(self, request: Request, slug: str) -> Response:
@@ -101,6 +135,19 @@ class InviteCreateApi(APIView):
         )
         out = InviteOutputSerializer(invite, context={"request": request})
         return Response(out.data, status=status.HTTP_201_CREATED)
+
+
+class InviteRevokeApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Revoke an invitation link (owners only): it admits nobody from now on.",
+    )
+    def delete(self, request: Request, slug: str, invite_id: int) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        invite = get_object_or_404(space.invites.all(), pk=invite_id)
+        services.invite_revoke(invite=invite, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class InviteAcceptApi(APIView):

@@ -79,6 +79,35 @@ class SpaceInvite(models.Model):
         return not self.revoked and self.expires_at > (now or timezone.now())
 
 
+class SpaceRemoval(models.Model):
+    """A person an owner removed from a space, and when.
+
+    Invitation links created before ``removed_at`` no longer let that person back in: only a
+    link an owner creates after the removal does (an explicit new invitation).
+    """
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="removals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_removals"
+    )
+    removed_at = models.DateTimeField(default=timezone.now)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "user"], name="space_removal_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} removed from {self.space}"
+
+
 class SpaceLimits(models.Model):
     """Per-space overrides of the limits in settings; an empty field means "use the setting".
 

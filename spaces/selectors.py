@@ -2,6 +2,7 @@
 
 from django.db.models import F, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from identity.models import User
 from spaces.models import Space, SpaceInvite, SpaceMember
@@ -52,4 +53,10 @@ def invite_get(*, token: str) -> SpaceInvite:
 
 
 def invite_list_for_space(*, space: Space) -> QuerySet[SpaceInvite]:
-    return space.invites.filter(revoked=False).order_by("-created_at")
+    """Links that still admit people (not revoked, not expired), newest first; owners only
+    (the caller checks)."""
+    return (
+        space.invites.filter(revoked=False, expires_at__gt=timezone.now())
+        .select_related("created_by")
+        .order_by("-created_at")
+    )

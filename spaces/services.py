@@ -10,7 +10,7 @@ from django.utils.text import slugify
 
 from identity.models import User
 from rooms.errors import DomainError, Forbidden
-from spaces.models import Space, SpaceInvite, SpaceMember
+from spaces.models import Space, SpaceInvite, SpaceMember, SpaceRemoval
 
 INVITE_DEFAULT_TTL = timedelta(days=7)
 INVITE_MAX_TTL = timedelta(days=30)
@@ -32,7 +32,7 @@ def space_create(*, owner: User, name: str) -> Space:
     return space
 
 
-def _require_owner(*, space: Space, by: User) -> None:
+def require_owner(*, space: Space, by: User) -> None:
     if not SpaceMember.objects.filter(
         space=space, user_id=by.pk, role=SpaceMember.Role.OWNER
     ).exists():
@@ -40,15 +40,18 @@ def _require_owner(*, space: Space, by: User) -> None:
 
 
 def invite_create(*, space: Space, by: User, ttl: timedelta = INVITE_DEFAULT_TTL) -> SpaceInvite:
-    _require_owner(space=space, by=by)
+    require_owner(space=space, by=by)
     if ttl <= timedelta(0) or ttl > INVITE_MAX_TTL:
         raise DomainError("An invitation lasts between 1 hour and 30 days.", code="invalid_ttl")
     return SpaceInvite.objects.create(space=space, created_by=by, expires_at=timezone.now() + ttl)
 
 
 def invite_revoke(*, invite: SpaceInvite, by: User) -> None:
-    _require_owner(space=invite.space, by=by)
+    """Revoke ``invite`` (owners only; idempotent): its link stops admitting anyone at once.
+    People who already joined through it stay members."""
+    require_owner(space=invite.space, by=by)
     SpaceInvite.objects.filter(pk=invite.pk).update(revoked=True)
+    invite.revoked = True
 
 
 @transaction.atomic
@@ -59,6 +62,14 @@ def invite_accept(*, invite: SpaceInvite, user: User) -> SpaceMember:
         return existing
     if not invite.is_valid():
         raise DomainError("This invitation has expired or was revoked.", code="invite_expired")
+    if SpaceRemoval.objects.filter(
+        space_id=invite.space_id, user_id=user.pk, removed_at__gte=invite.created_at
+    ).exists():
+        raise Forbidden(
+            "You were removed from this space after this link was made. "
+            "Ask an owner of the space for a new invitation.",
+            code="invite_predates_removal",
+        )
     try:
         with transaction.atomic():
             member = SpaceMember.objects.create(
@@ -75,6 +86,10 @@ def invite_accept(*, invite: SpaceInvite, user: User) -> SpaceMember:
 def member_remove(*, space: Space, member: SpaceMember, by: User) -> None:
     """Remove ``member`` from ``space``; owners only, and a space always keeps one owner.
 
+    Access ends at once: after the commit the person's open session sockets are closed with
+    4003 (``spaces.access``, from the membership's deletion), and invitation links created
+    before now no longer let them back in (``SpaceRemoval``): only a new link does.
+
     The space's owner rows are locked before they are checked, so two owners removing each
     other at once cannot leave the space without one. (``QuerySet.count()`` would silently
     drop ``FOR UPDATE``: the rows themselves must be fetched.)
@@ -90,4 +105,20 @@ def member_remove(*, space: Space, member: SpaceMember, by: User) -> None:
         raise DomainError("That person is not a member of this space.", code="not_member")
     if member.pk in owners and len(owners) <= 1:
         raise DomainError("A space must keep at least one owner.", code="last_owner")
+    SpaceRemoval.objects.update_or_create(
+        space=space,
+        user_id=member.user_id,
+        defaults={"removed_at": timezone.now(), "removed_by": by},
+    )
     member.delete()
+
+
+@transaction.atomic
+def space_delete(*, space: Space, by: User) -> None:
+    """Delete ``space`` with its sessions, transcripts and tasks (owners only).
+
+    Every member's open session sockets are closed with 4003 after the commit (the cascade
+    deletes each membership, which revokes its access: ``spaces.access``).
+    """
+    require_owner(space=space, by=by)
+    space.delete()

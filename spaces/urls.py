@@ -9,6 +9,12 @@ urlpatterns = [
     path("<slug:slug>/", views.space_detail, name="detail"),
     path("<slug:slug>/invites/", views.invite_create, name="invite-create"),
     path(
+        "<slug:slug>/invites/<int:invite_id>/revoke/",
+        views.invite_revoke,
+        name="invite-revoke",
+    ),
+    path("<slug:slug>/delete/", views.space_delete, name="delete"),
+    path(
         "<slug:slug>/members/<int:member_id>/remove/",
         views.member_remove,
         name="member-remove",
@@ -34,8 +40,13 @@ api_urlpatterns = [
     ),
     path(
         "spaces/<slug:slug>/invites",
-        api.InviteCreateApi.as_view(),
+        api.InviteListCreateApi.as_view(),
         name="api-invite-create",
+    ),
+    path(
+        "spaces/<slug:slug>/invites/<int:invite_id>",
+        api.InviteRevokeApi.as_view(),
+        name="api-invite-revoke",
     ),
     path(
         "invites/<str:token>/accept",

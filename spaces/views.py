@@ -65,6 +65,36 @@ def invite_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+def invite_revoke(request: HttpRequest, slug: str, invite_id: int) -> HttpResponse:
+    space = selectors.space_get_for_user(user=request.user, slug=slug)
+    invite = get_object_or_404(space.invites.all(), pk=invite_id)
+    try:
+        services.invite_revoke(invite=invite, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Invitation link revoked: it admits nobody from now on.")
+    return redirect("spaces:detail", slug=space.slug)
+
+
+@login_required
+@require_POST
+def space_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    space = selectors.space_get_for_user(user=request.user, slug=slug)
+    if request.POST.get("confirm_name", "").strip() != space.name:
+        messages.error(request, "Type the space's name exactly to delete it.")
+        return redirect("spaces:detail", slug=space.slug)
+    try:
+        services.space_delete(space=space, by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("spaces:detail", slug=space.slug)
+    messages.success(request, f"Space “{space.name}” deleted.")
+    return redirect("spaces:list")
+
+
+@login_required
+@require_POST
 def member_remove(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
     space = selectors.space_get_for_user(user=request.user, slug=slug)
     member = get_object_or_404(space.memberships.select_related("user"), pk=member_id)

@@ -108,6 +108,12 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         metrics.ws_closed(self)
         await self._leave()
+        await self.close_session_socket()
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        # No more transcript out or audio in from the moment access ended.
+        await self._leave()
+        await super().access_revoked(event)
 
     async def _leave(self) -> None:
         """Stop receiving and sending for this client (idempotent)."""

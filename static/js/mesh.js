@@ -46,6 +46,7 @@
   const FINAL_CLOSES = {
     4001: "You are not signed in any more: reload the page to rejoin the call.",
     4003: "You do not have access to this session's call.",
+    4010: "This call is open in another tab or window.",
   };
 
   let join = null;
@@ -597,6 +598,10 @@
         break;
       case "session_ended":
         sessionEnded();
+        break;
+      case "access_revoked":
+        // Then the server closes with 4003: say why instead of the generic refusal.
+        if (typeof message.message === "string") FINAL_CLOSES[4003] = message.message;
         break;
       default:
         break; // pong, and types added later

@@ -324,6 +324,10 @@
       case "session_ended":
         sessionEnded();
         break;
+      case "access_revoked":
+        // Then the server closes with 4003: say why instead of the generic refusal.
+        if (typeof message.message === "string") CLOSE_MESSAGES[4003] = message.message;
+        break;
       default:
         break; // pong, and types added later
     }

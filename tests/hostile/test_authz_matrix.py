@@ -161,6 +161,7 @@ def world(owner, member, space, video_session) -> dict[str, Any]:
         "session_slug": video_session.slug,
         "member_id": SpaceMember.objects.get(space=space, user=member).pk,
         "token": invite.token,
+        "invite_id": invite.pk,
         "task_id": task.pk,
         "fmt": "txt",
         "id": owner.pk,

@@ -491,3 +491,51 @@ async def test_a_steady_rate_under_the_limit_is_fine(member, video_session):
             await peer.send({"type": "ice", "to": "no-such-peer", "candidate": None})
     await peer.healthy()
     await peer.disconnect()
+
+
+# --- one slot per person: nobody keeps the others out by opening sockets ---------------------
+
+
+async def test_a_members_extra_sockets_never_keep_the_host_out(
+    settings, owner, member, space, video_session
+):
+    """Issue 13: one member opened MESH_MAX_PARTICIPANTS sockets and the host got 4013."""
+    settings.MESH_MAX_PARTICIPANTS = 4
+    theirs = [Peer(member, video_session.slug) for _ in range(6)]
+    for peer in theirs:
+        await peer.connect()  # all at once, as a script would
+    welcomes = await asyncio.gather(*(peer.next() for peer in theirs))
+    assert all(w["type"] == "welcome" for w in welcomes), welcomes
+    in_mesh = await _peers_in_mesh(video_session)
+    assert [p.identity for p in in_mesh] == [member.identity], "one slot per person"
+
+    host = Peer(owner, video_session.slug)
+    welcome = await host.join()
+    assert [p["identity"] for p in welcome["peers"]] == [member.identity]
+    for peer in (*theirs, host):
+        await peer.disconnect()
+
+
+async def test_a_second_socket_of_the_same_person_takes_over_and_the_first_gets_4010(
+    owner, member, video_session
+):
+    host = Peer(owner, video_session.slug)
+    await host.join()
+    first = Peer(member, video_session.slug)
+    await first.join()
+    second = Peer(member, video_session.slug)
+    await second.join()
+
+    assert await first.next() == {"type": "replaced"}
+    assert await first.close_code() == 4010
+    await first.disconnect()
+    assert [
+        p.peer_id for p in await _peers_in_mesh(video_session) if p.identity == member.identity
+    ] == [second.peer_id]
+    # The host saw the first leave and the second arrive; the second still relays.
+    seen = [await host.next() for _ in range(3)]
+    assert {"type": "peer_left", "peer_id": first.peer_id} in seen
+    await second.send({"type": "offer", "to": host.peer_id, "sdp": SDP})
+    assert (await host.next())["from"] == second.peer_id
+    await host.disconnect()
+    await second.disconnect()
