@@ -47,10 +47,14 @@ def _send(groups: list[str]) -> None:
     for group in groups:
         try:
             async_to_sync(layer.group_send)(group, {"type": ACCESS_REVOKED})
-        except Exception:
+        except Exception as exc:
             # The membership is gone either way: a socket that missed this is refused when it
             # reconnects, and its person can no longer read anything through the API or pages.
-            logger.warning("access revocation for %s not broadcast (channel layer)", group)
+            logger.warning(
+                "access revocation for %s not broadcast (channel layer: %s)",
+                group,
+                type(exc).__name__,
+            )
 
 
 def access_revoke(*, groups: Iterable[str]) -> None:

@@ -191,6 +191,7 @@
   function renderStatus() {
     let text;
     if (ended) text = "The session has ended";
+    else if (finished && !open) text = "Disconnected";
     else if (!open && status.status === null) text = attempt ? "Reconnecting…" : "Connecting…";
     else if (!open) text = "Reconnecting…";
     else {
