@@ -24,6 +24,16 @@ SttErrorCode = Literal["auth", "rate_limited", "provider"]
 
 
 @dataclass(frozen=True, slots=True)
+class SttWord:
+    """One recognised word: times as in :class:`SttEvent`, ``confidence`` in [0, 1]."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class SttEvent:
     """One transcript update.
 
@@ -40,6 +50,10 @@ class SttEvent:
     start: float
     end: float
     language: str
+    confidence: float | None = None
+    """The engine's confidence in the whole utterance, in [0, 1] (None: it gives none)."""
+    words: tuple[SttWord, ...] = ()
+    """Per-word times and confidences, where the engine gives them (finals)."""
 
 
 class SttError(Exception):
