@@ -87,6 +87,15 @@ class TranscriptSegment(models.Model):
     # Seconds since the session started.
     start_offset = models.FloatField()
     end_offset = models.FloatField()
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="The engine's confidence in the text, 0–1 (as recognised)."
+    )
+    words = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="As recognised: [{text, start, end, confidence}] (session seconds), "
+        "where the engine gives words.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
