@@ -1,6 +1,9 @@
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
+from identity.avatars import avatar_reencode
+from identity.lockout import account_lock_clear
 from identity.models import User
 from identity.validators import validate_avatar
 
@@ -13,12 +16,14 @@ def profile_update(
     avatar: UploadedFile | None = None,
     clear_avatar: bool = False,
 ) -> User:
-    """Update what other people see of ``user``; the avatar is validated by content first."""
+    """Update what other people see of ``user``. The avatar is validated by content, then
+    stored re-encoded from its pixels (``identity.avatars``), never as uploaded."""
     user.display_name = display_name.strip()
     old_avatar_name = user.avatar.name if user.avatar else ""
     if avatar is not None:
-        ext = validate_avatar(avatar)
-        user.avatar.save(f"avatar.{ext}", avatar, save=False)
+        validate_avatar(avatar)
+        content, ext = avatar_reencode(avatar)
+        user.avatar.save(f"avatar.{ext}", content, save=False)
     elif clear_avatar:
         user.avatar = None
     user.save()
@@ -30,3 +35,23 @@ def profile_update(
 
 def user_create(*, email: str, password: str, display_name: str = "") -> User:
     return User.objects.create_user(email=email, password=password, display_name=display_name)
+
+
+def user_password_changed(*, user: User) -> None:
+    """Called after ``user``'s password was changed, set or reset, by anyone: the API tokens
+    issued under the old password stop working, and failed sign-ins counted against the
+    account are forgotten (whoever set the password has proved access another way)."""
+    api_tokens_revoke(user=user)
+    account_lock_clear(email=user.email)
+
+
+def api_token_get_or_create(*, user: User) -> Token:
+    """``user``'s API token (DRF's ``Token``: one per user), made on first use."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def api_tokens_revoke(*, user: User) -> int:
+    """Delete ``user``'s API tokens; return how many there were."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted

@@ -10,5 +10,5 @@ urlpatterns = [
 
 api_urlpatterns = [
     path("me", api.MeApi.as_view(), name="api-me"),
-    path("auth/token", api.TokenCreateApi.as_view(), name="api-token"),
+    path("auth/token", api.TokenApi.as_view(), name="api-token"),
 ]

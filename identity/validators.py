@@ -1,20 +1,24 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
-ALLOWED_AVATAR_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+# Pillow's format names; identity.avatars says what each is stored as.
+ALLOWED_AVATAR_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
 
 
-def validate_avatar(upload: UploadedFile) -> str:
-    """Check an uploaded avatar by its content, not its name; return the file extension to use.
+def validate_avatar(upload: UploadedFile) -> None:
+    """Check an uploaded avatar by its content, not its name.
 
     Raises ``ValidationError`` for files over ``AVATAR_MAX_BYTES``, files Pillow cannot decode,
     formats outside ``ALLOWED_AVATAR_FORMATS`` and images over ``AVATAR_MAX_PIXELS`` a side.
     """
     if upload.size is None or upload.size > settings.AVATAR_MAX_BYTES:
         limit_kib = settings.AVATAR_MAX_BYTES // 1024
-        raise ValidationError(f"The avatar must be at most {limit_kib} KiB.", code="too_large")
+        raise ValidationError(
+            _("The avatar must be at most %(limit)s KiB.") % {"limit": limit_kib}, code="too_large"
+        )
     try:
         upload.seek(0)
         with Image.open(upload) as image:
@@ -22,16 +26,16 @@ def validate_avatar(upload: UploadedFile) -> str:
             width, height = image.size
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError("The avatar is not a valid image.", code="invalid_image") from exc
+        raise ValidationError(_("The avatar is not a valid image."), code="invalid_image") from exc
     finally:
         upload.seek(0)
     if image_format not in ALLOWED_AVATAR_FORMATS:
         raise ValidationError(
-            "The avatar must be a JPEG, PNG, WebP or GIF image.", code="invalid_format"
+            _("The avatar must be a JPEG, PNG, WebP or GIF image."), code="invalid_format"
         )
     if max(width, height) > settings.AVATAR_MAX_PIXELS:
         raise ValidationError(
-            f"The avatar must be at most {settings.AVATAR_MAX_PIXELS} pixels a side.",
+            _("The avatar must be at most %(limit)s pixels a side.")
+            % {"limit": settings.AVATAR_MAX_PIXELS},
             code="too_many_pixels",
         )
-    return ALLOWED_AVATAR_FORMATS[image_format]

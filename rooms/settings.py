@@ -191,14 +191,24 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
+# Whether signing in needs a confirmed address. Signing up always confirms it (identity.forms).
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "none")
+ACCOUNT_ADAPTER = "identity.adapter.AccountAdapter"
+# Sign-up never says that an address has an account: its owner is emailed instead.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_FORMS = {"signup": "identity.forms.SignupForm"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # allauth's own limits (Django cache), with the API's auth rate for the pages as well.
+# "login_failed" counts wrong passwords on allauth's page, the admin's and the API's alike:
+# 10 a minute per client address, 5 per 5 minutes per account (a password reset or change
+# lifts the account's lock: identity.services.user_password_changed).
 _AUTH_RATE = f"{RATE_LIMIT_AUTH_PER_MINUTE}/m/ip"
 ACCOUNT_RATE_LIMITS = {
     "login": _AUTH_RATE,
+    "login_failed": "10/m/ip,5/5m/key",
     "signup": _AUTH_RATE,
     "reset_password": f"{_AUTH_RATE},5/m/key",
     "reset_password_from_key": _AUTH_RATE,
@@ -289,6 +299,11 @@ INGEST_RECONNECT_TIMEOUT_SECONDS = env_float("INGEST_RECONNECT_TIMEOUT_SECONDS",
 # "auto" (Debian's ffmpeg if installed, else the imageio-ffmpeg wheel's), "system", "bundled",
 # or a path.
 TRANSCRIPTION_FFMPEG = env_str("TRANSCRIPTION_FFMPEG", "auto")
+# Finals and words the engine was less sure of than this are marked in the pages and the
+# analysis (dotted underline; proposed action items "from unsure speech").
+TRANSCRIPT_LOW_CONFIDENCE = env_float("TRANSCRIPT_LOW_CONFIDENCE", 0.6, minimum=0.0)
+if TRANSCRIPT_LOW_CONFIDENCE > 1:
+    raise ImproperlyConfigured("TRANSCRIPT_LOW_CONFIDENCE must be between 0 and 1")
 # A run whose heartbeat is older than this is restarted by the supervisor (Celery beat).
 TRANSCRIPTION_STALE_SECONDS = env_float("TRANSCRIPTION_STALE_SECONDS", 15.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {

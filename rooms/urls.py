@@ -10,6 +10,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from identity.urls import api_urlpatterns as identity_api
+from identity.views import admin_login
 from rooms import health, metrics
 from sessions_app.urls import api_urlpatterns as sessions_api
 from sessions_app.urls import space_session_urlpatterns
@@ -61,6 +62,8 @@ urlpatterns = [
     *invite_urlpatterns,
     path("sessions/", include("sessions_app.urls")),
     path("api/", include(api_patterns)),
+    # Before the admin's own URLs: its sign-in under allauth's failed sign-in limits.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -45,6 +45,8 @@ def test_default_rates_are_100_20_and_30_per_minute():
     for action in ("login", "signup", "reset_password_from_key"):
         assert django_settings.ACCOUNT_RATE_LIMITS[action] == "30/m/ip"
     assert django_settings.ACCOUNT_RATE_LIMITS["reset_password"].startswith("30/m/ip")
+    # Wrong passwords (allauth's page, the admin's, the API): per address and per account.
+    assert django_settings.ACCOUNT_RATE_LIMITS["login_failed"] == "10/m/ip,5/5m/key"
     assert django_settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 

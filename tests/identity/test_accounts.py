@@ -32,31 +32,6 @@ def _is_signed_in(client) -> bool:
 
 
 @pytest.mark.django_db
-def test_signup_with_email_and_password_creates_user_and_signs_in(client):
-    response = client.post(
-        reverse("account_signup"),
-        {"email": "New.Person@Example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
-    )
-
-    assert response.status_code == 302
-    user = User.objects.get(email="new.person@example.com")
-    assert user.check_password(NEW_PASSWORD)
-    assert client.session["_auth_user_id"] == str(user.pk)
-
-
-@pytest.mark.django_db
-def test_signup_with_an_email_already_taken_creates_no_second_user(client, owner):
-    response = client.post(
-        reverse("account_signup"),
-        {"email": "OWNER@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
-    )
-
-    assert response.status_code == 200
-    assert User.objects.filter(email__iexact="owner@example.com").count() == 1
-    assert not _is_signed_in(client)
-
-
-@pytest.mark.django_db
 def test_signup_with_mismatched_passwords_is_refused(client):
     response = client.post(
         reverse("account_signup"),

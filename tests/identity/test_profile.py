@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from PIL import Image
+from PIL import Image, PngImagePlugin
+
+from identity.avatars import STORED_FORMAT
+from identity.validators import ALLOWED_AVATAR_FORMATS
 
 PROFILE_URL = reverse("identity:profile")
 
@@ -174,3 +178,83 @@ def test_clearing_the_avatar_removes_it(owner_client, owner, django_capture_on_c
     owner.refresh_from_db()
     assert not owner.avatar
     assert not storage.exists(old)
+
+
+def _stored_bytes(user) -> bytes:
+    with user.avatar.open("rb") as stored:
+        return stored.read()
+
+
+def test_avatar_is_stored_without_metadata_or_bytes_appended_to_it(owner_client, owner):
+    """The attack: a valid PNG carrying EXIF, a text chunk and an HTML page + ZIP archive
+    after its end was stored byte for byte, a polyglot served from our media URL."""
+    image = Image.frombytes("RGB", (16, 16), bytes(range(256)) * 3)
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "secret-comment")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=exif, pnginfo=info)
+    payload = b"<html><script>alert(document.cookie)</script></html>" + _zip_bytes()
+    upload = SimpleUploadedFile("me.png", buffer.getvalue() + payload, content_type="image/png")
+
+    response = post_profile(owner_client, avatar=upload)
+
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    stored = _stored_bytes(owner)
+    for marker in (b"<script", b"PK\x03\x04", b"SpyCam", b"secret-comment", b"eXIf", b"tEXt"):
+        assert marker not in stored, marker
+    assert stored.endswith(b"IEND\xaeB`\x82")  # nothing after the PNG's last chunk
+    with Image.open(io.BytesIO(stored)) as clean:
+        assert clean.format == "PNG"
+        assert not clean.getexif()
+        assert clean.convert("RGB").tobytes() == image.tobytes()
+
+
+def test_jpeg_avatar_loses_its_exif_but_keeps_its_way_up(owner_client, owner):
+    image = Image.new("RGB", (40, 20), (10, 120, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera was turned; viewers rotate 90° clockwise
+    exif[0x010F] = "SpyCam"
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    upload = SimpleUploadedFile("me.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+    post_profile(owner_client, avatar=upload)
+
+    owner.refresh_from_db()
+    assert owner.avatar.name.endswith(".jpg")
+    stored = _stored_bytes(owner)
+    assert b"Exif" not in stored
+    assert b"SpyCam" not in stored
+    with Image.open(io.BytesIO(stored)) as clean:
+        assert clean.format == "JPEG"
+        assert not clean.getexif()
+        assert clean.size == (20, 40)
+
+
+def test_gif_avatar_is_stored_as_a_still_png(owner_client, owner):
+    frames = [Image.new("P", (8, 8), color) for color in (1, 2)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], comment=b"hi")
+    upload = SimpleUploadedFile("me.gif", buffer.getvalue(), content_type="image/gif")
+
+    post_profile(owner_client, avatar=upload)
+
+    owner.refresh_from_db()
+    assert owner.avatar.name.endswith(".png")
+    with Image.open(io.BytesIO(_stored_bytes(owner))) as clean:
+        assert clean.format == "PNG"
+        assert getattr(clean, "n_frames", 1) == 1
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.html", "<script>alert(1)</script>")
+    return buffer.getvalue()
+
+
+def test_every_accepted_avatar_format_has_a_stored_format():
+    assert set(STORED_FORMAT) == ALLOWED_AVATAR_FORMATS
