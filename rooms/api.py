@@ -1,15 +1,22 @@
-"""API plumbing shared by every app: the exception handler and small helpers."""
+"""API plumbing shared by every app: the exception handler, bounded pagination and small
+helpers."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from drf_spectacular import openapi as drf_spectacular_openapi
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import pagination, serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rooms.errors import DomainError
@@ -18,7 +25,7 @@ from rooms.errors import DomainError
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus ``DomainError`` → ``{"detail", "code"}`` with the error's status."""
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+        return Response({**exc.data, "detail": exc.message, "code": exc.code}, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "code" not in response.data:
         # DRF maps Django's Http404/PermissionDenied to its own exceptions only internally.
@@ -37,6 +44,87 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
+
+
+_BEYOND_ANY_PAGE = 10**18
+"""Stands for any longer number: more than any table's rows, less than SQL's ``bigint``."""
+
+
+def _whole_number(raw: str, name: str, minimum: int) -> int:
+    """``raw`` as a whole number written in ASCII digits, at least ``minimum``; 400
+    (``ValidationError`` keyed by ``name``, in DRF's own words) for anything else: a fraction,
+    an exponent, other digits, a number below ``minimum``."""
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValidationError({name: [_("A valid integer is required.")]})
+    digits = digits.lstrip("0") or "0"
+    value = int(digits) if len(digits) < len(str(_BEYOND_ANY_PAGE)) else _BEYOND_ANY_PAGE
+    if raw.startswith("-") and value:
+        value = -value
+    if value < minimum:
+        message = _("Ensure this value is greater than or equal to {min_value}.")
+        raise ValidationError({name: [message.format(min_value=minimum)]})
+    return value
+
+
+class BoundedLimitOffsetPagination(pagination.LimitOffsetPagination):
+    """DRF's ``limit``/``offset`` pages with a maximum page size, for every paginated API.
+
+    ``limit``: 1 to ``max_limit`` (``default_limit`` when absent or empty); a larger value is
+    served as ``max_limit``. ``offset``: 0 or more; past the end, an empty page. Anything else
+    (``abc``, ``-1``, ``1.5``, ``1e3``, ``limit=0``) answers 400. DRF alone passed any size
+    to SQL, where ``?limit=10**30`` failed ("datatype mismatch" on SQLite, "bigint out of
+    range" on PostgreSQL: a 500), ignored malformed values silently and had no maximum.
+    """
+
+    default_limit = 50
+    max_limit = 500
+
+    def get_limit(self, request: Request) -> int:
+        raw = request.query_params.get(self.limit_query_param, "")
+        if not raw:
+            return self.default_limit
+        return min(_whole_number(raw, self.limit_query_param, minimum=1), self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        raw = request.query_params.get(self.offset_query_param, "")
+        return _whole_number(raw, self.offset_query_param, minimum=0) if raw else 0
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
+        """The page's rows. Both parameters are read before any query; the offset is then
+        brought within the rows, so the SQL never sees more than ``count + max_limit``."""
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        self.count = self.get_count(queryset)
+        self.offset = min(self.offset, self.count)
+        if self.offset >= self.count:
+            return []
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    @classmethod
+    def openapi_parameters(cls, items: str) -> list[OpenApiParameter]:
+        """``limit`` and ``offset`` for ``@extend_schema(parameters=...)`` of an ``APIView``
+        that pages ``items`` with this class, their bounds included."""
+        return [
+            OpenApiParameter(
+                cls.limit_query_param,
+                {"type": "integer", "minimum": 1, "maximum": cls.max_limit},
+                default=cls.default_limit,
+                description=(
+                    f"{items.capitalize()} per page: 1 to {cls.max_limit} (default "
+                    f"{cls.default_limit}); a larger number is served as {cls.max_limit}."
+                ),
+            ),
+            OpenApiParameter(
+                cls.offset_query_param,
+                {"type": "integer", "minimum": 0},
+                default=0,
+                description=f"{items.capitalize()} to skip; past the last one, an empty page.",
+            ),
+        ]
 
 
 class ErrorOutputSerializer(serializers.Serializer):

@@ -10,19 +10,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from rooms.runtime import tune_gc_for_latency  # noqa: E402
+from rooms.ws_origin import SameOriginValidator  # noqa: E402
 from transcription.runner import LoopCaptureMiddleware  # noqa: E402
 
 application = LoopCaptureMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
+            # Scheme, host and port of the page must be ours (rooms/ws_origin.py).
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

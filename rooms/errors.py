@@ -6,14 +6,25 @@ is written once in a service and reported the same way everywhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        data: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.message = message
+        # More the client needs to recover (e.g. the current version after a conflict).
+        self.data = data or {}
         if code is not None:
             self.code = code
         if status is not None:

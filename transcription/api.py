@@ -1,10 +1,10 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rooms.api import BoundedLimitOffsetPagination
 from sessions_app.selectors import session_get_for_user
 from transcription import broadcast, selectors, services
 from transcription.models import TranscriptionRun
@@ -84,20 +84,21 @@ class SegmentPageOutputSerializer(serializers.Serializer):
     results = SegmentOutputSerializer(many=True)
 
 
+class SegmentPagination(BoundedLimitOffsetPagination):
+    max_limit = 500
+
+
 class SegmentListApi(APIView):
-    """The stored (final) transcript of a session, oldest first, paginated."""
+    """The stored (final) transcript of a session, oldest first, paginated (at most 500
+    segments a page)."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description="Segments per page (default 50)."),
-            OpenApiParameter("offset", int, description="Segments to skip."),
-        ],
+        parameters=SegmentPagination.openapi_parameters("segments"),
         responses=SegmentPageOutputSerializer,
     )
     def get(self, request: Request, slug: str) -> Response:
-
         session = session_get_for_user(user=request.user, slug=slug)
-        paginator = LimitOffsetPagination()
+        paginator = SegmentPagination()
         page = paginator.paginate_queryset(
             selectors.segment_list(session=session), request, view=self
         )

@@ -48,7 +48,9 @@ class ResyncingClient:
 
     path: str
     servers: list[str]
-    origin: str = "http://127.0.0.1"
+    origin: str | None = None
+    """The page's origin; by default the origin of the server connected to (``ws://h:p`` is
+    ``http://h:p``), as if each Daphne were the balancer the page came from."""
     backoff: float = 0.25
     """The first reconnect delay (the page's is 0.5-1 s; doubles up to 4 s here)."""
     finals: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -71,7 +73,8 @@ class ResyncingClient:
         while not self._stop:
             server = self.servers[index % len(self.servers)]
             try:
-                async with connect(server + self.path, origin=self.origin, open_timeout=10) as ws:
+                origin = self.origin or "http" + server.removeprefix("ws")
+                async with connect(server + self.path, origin=origin, open_timeout=10) as ws:
                     self._socket = ws
                     self.connections.append(server)
                     delay = self.backoff

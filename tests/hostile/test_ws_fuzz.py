@@ -27,7 +27,7 @@ from django.conf import settings as django_settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sessions_app.tokens import transcription_token_create
-from tests.factories import UserFactory
+from tests.factories import SpaceMemberFactory, UserFactory
 from tests.live import DAPHNE, ROOT, child_env, child_process, free_port, wait_for_port
 from transcription import broadcast
 
@@ -37,7 +37,6 @@ SEED = 20261122
 RANDOM_CASES = 60
 """Random JSON messages per route, each on its own connection (every one ends it)."""
 CLOSE_TIMEOUT = 5.0
-ORIGIN = "http://127.0.0.1"
 
 
 @dataclass
@@ -48,6 +47,11 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
+
+    @property
+    def origin(self) -> str:
+        """The origin of this server's own pages: scheme, host and port must all match."""
+        return f"http://127.0.0.1:{self.port}"
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -73,6 +77,8 @@ class World:
     session_pk: int
     member_token: str
     owner_token: str
+    second_token: str
+    """A second member's: the mesh control's other page (one mesh slot per person)."""
     outsider_token: str
     foreign_token: str
     """A valid token of the member, for another session of the same space."""
@@ -86,6 +92,8 @@ def world(video_session, owner, member, space) -> World:
 
     other = VideoSessionFactory(space=space, created_by=owner, title="Other")
     outsider = UserFactory(email="ws-outsider@example.com")
+    second = UserFactory(email="ws-second@example.com")
+    SpaceMemberFactory(space=space, user=second)
     slug = video_session.slug
     good = transcription_token_create(session_slug=slug, identity=member.identity)
     claims = jwt.decode(good, options={"verify_signature": False})
@@ -102,6 +110,7 @@ def world(video_session, owner, member, space) -> World:
         session_pk=video_session.pk,
         member_token=transcription_token_create(session_slug=slug, identity=member.identity),
         owner_token=transcription_token_create(session_slug=slug, identity=owner.identity),
+        second_token=transcription_token_create(session_slug=slug, identity=second.identity),
         outsider_token=transcription_token_create(session_slug=slug, identity=outsider.identity),
         foreign_token=transcription_token_create(session_slug=other.slug, identity=member.identity),
         forged=forged,
@@ -111,10 +120,10 @@ def world(video_session, owner, member, space) -> World:
 # --- a client that records how its connection ended --------------------------------------------
 
 
-async def _open(server: Server, path: str, *, origin: str = ORIGIN):
+async def _open(server: Server, path: str, *, origin: str | None = None):
     return await websockets.connect(
         server.url(path),
-        origin=origin,
+        origin=origin or server.origin,
         max_size=None,
         compression=None,
         proxy=None,
@@ -228,7 +237,7 @@ async def _mesh_control(server: Server, world: World) -> MeshControl:
     path = f"/ws/sessions/{world.slug}/signal/?token="
     a = await _open(server, path + world.owner_token)
     assert json.loads(await a.recv())["type"] == "welcome"
-    b = await _open(server, path + world.owner_token)
+    b = await _open(server, path + world.second_token)
     welcome = json.loads(await b.recv())
     assert welcome["type"] == "welcome"
     assert json.loads(await a.recv())["type"] == "peer_joined"
@@ -446,7 +455,7 @@ async def _run_cases(server, path, cases, control) -> list[str]:
     return problems
 
 
-async def _handshake_status(server: Server, path: str, origin: str = ORIGIN) -> int | str:
+async def _handshake_status(server: Server, path: str, origin: str | None = None) -> int | str:
     """The HTTP status of a refused handshake, or the close code after an accepted one."""
     try:
         ws = await _open(server, path, origin=origin)
@@ -518,26 +527,42 @@ def test_signal_socket_closes_hostile_clients_with_documented_codes(daphne, worl
 @pytest.mark.parametrize("route", ["transcript", "signal"])
 def test_strangers_bad_tokens_and_bad_paths_get_documented_answers(daphne, world, route):
     base = f"/ws/sessions/{world.slug}/{route}/"
+    own = daphne.origin
     expectations = {
-        "no token, no cookie": (base, ORIGIN, 4001),
-        "garbage token": (base + "?token=not.a.jwt", ORIGIN, 4001),
-        "empty token": (base + "?token=", ORIGIN, 4001),
+        "no token, no cookie": (base, own, 4001),
+        "garbage token": (base + "?token=not.a.jwt", own, 4001),
+        "empty token": (base + "?token=", own, 4001),
         **{
-            f"{kind} token": (base + f"?token={token}", ORIGIN, 4001)
+            f"{kind} token": (base + f"?token={token}", own, 4001)
             for kind, token in world.forged.items()
         },
-        "token of another session": (base + f"?token={world.foreign_token}", ORIGIN, 4003),
-        "outsider's token": (base + f"?token={world.outsider_token}", ORIGIN, 4003),
+        "token of another session": (base + f"?token={world.foreign_token}", own, 4003),
+        "outsider's token": (base + f"?token={world.outsider_token}", own, 4003),
         "no such session": (
             f"/ws/sessions/nope-0000/{route}/?token={world.member_token}",
-            ORIGIN,
+            own,
             4003,
         ),
         "foreign origin": (base + f"?token={world.member_token}", "https://evil.example", 403),
-        "upper-case slug": (f"/ws/sessions/{world.slug.upper()}/{route}/", ORIGIN, 403),
-        "slug too long": (f"/ws/sessions/{'a' * 33}/{route}/", ORIGIN, 403),
-        "dot-dot slug": (f"/ws/sessions/../{route}/", ORIGIN, 403),
-        "unknown route": (f"/ws/sessions/{world.slug}/admin/", ORIGIN, 403),
+        "another port of our host": (
+            base + f"?token={world.member_token}",
+            "http://127.0.0.1:9999",
+            403,
+        ),
+        "our host without its port": (
+            base + f"?token={world.member_token}",
+            "http://127.0.0.1",
+            403,
+        ),
+        "https page of our host": (
+            base + f"?token={world.member_token}",
+            f"https://127.0.0.1:{daphne.port}",
+            403,
+        ),
+        "upper-case slug": (f"/ws/sessions/{world.slug.upper()}/{route}/", own, 403),
+        "slug too long": (f"/ws/sessions/{'a' * 33}/{route}/", own, 403),
+        "dot-dot slug": (f"/ws/sessions/../{route}/", own, 403),
+        "unknown route": (f"/ws/sessions/{world.slug}/admin/", own, 403),
     }
 
     async def scenario() -> dict[str, int | str]:
