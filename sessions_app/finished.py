@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.models import VideoSession
-from sessions_app.selectors import analysis_get_for_session
-from transcription import transcript
+from sessions_app.selectors import analysis_get_for_session, participant_list, session_can_end
+from transcription import edits, transcript
+from transcription.selectors import providers_for_session
 
 DOWNLOADS = [
     ("txt", "Text"),
@@ -21,6 +24,20 @@ DOWNLOADS = [
     ("json", "JSON"),
     ("md", "Markdown"),
 ]
+# What the finished page says about who made the transcript and how far to trust it.
+ENGINES = {
+    "local": (
+        _("the offline engine (Whisper)"),
+        _(
+            "Usually right on clear speech; names, rare words and crosstalk can come out wrong. "
+            "Words it was unsure of are underlined with dots."
+        ),
+    ),
+    "gladia": (
+        _("Gladia"),
+        _("A cloud speech service: few errors on clear speech; check names and numbers."),
+    ),
+}
 _OFFSET = re.compile(r"^(?:(?:(\d{1,3}):)?(\d{1,3}):)?(\d{1,6})(?:\.\d*)?$")
 
 
@@ -88,5 +105,30 @@ def session_finished(request: HttpRequest, session: VideoSession) -> HttpRespons
         "talk_times": transcript.talk_time_list(session=session, index=index),
         "analysis": analysis_get_for_session(session=session),
         "downloads": DOWNLOADS,
+        "engines": [
+            ENGINES.get(provider, (provider, ""))
+            for provider in providers_for_session(session=session)
+        ],
+        "edit_config": _edit_config(request, session),
+        "changes": edits.change_summaries(session=session),
     }
     return render(request, "sessions/finished.html", context)
+
+
+def _edit_config(request: HttpRequest, session: VideoSession) -> dict[str, object]:
+    """What ``static/js/transcript-edit.js`` needs: may this person edit or revert (the rules
+    of ``transcription.edits``, read here with two queries), and to whom a segment may go."""
+    participants = list(participant_list(session=session))
+    can_revert = session_can_end(session=session, user=request.user)
+    can_edit = can_revert or any(p.user_id == request.user.pk for p in participants)
+    return {
+        "slug": session.slug,
+        "can_edit": can_edit,
+        "can_revert": can_revert,
+        "participants": [{"identity": p.identity, "name": p.name} for p in participants]
+        if can_edit
+        else [],
+        "edits_ws_path": f"/ws/sessions/{session.slug}/edits/",
+        "api": reverse("api-segment-list", kwargs={"slug": session.slug}),
+        "low_confidence": settings.TRANSCRIPT_LOW_CONFIDENCE,
+    }

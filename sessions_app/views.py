@@ -44,6 +44,8 @@ def session_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "livekitEnabled": session.uses_livekit,
         "videoMode": "livekit" if session.uses_livekit else "mesh",
         "meshMaxPeers": settings.MESH_MAX_PARTICIPANTS,
+        # Everyone on this page has joined (a participant), so may correct finals shown.
+        "lowConfidence": settings.TRANSCRIPT_LOW_CONFIDENCE,
     }
     context = {
         "session": session,

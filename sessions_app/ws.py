@@ -80,14 +80,14 @@ class SessionSocketMixin:
     session: VideoSession
     revocation_group: str = ""
 
-    async def open_session_socket(self) -> bool:
+    async def open_session_socket(self, *, allow_ended: bool = False) -> bool:
         await self.accept()  # type: ignore[attr-defined]
         slug = self.scope["url_route"]["kwargs"]["slug"]  # type: ignore[attr-defined]
         user, session = await ws_authenticate(self.scope, slug)  # type: ignore[attr-defined]
         if user is None:
             await self.close(code=session)  # type: ignore[attr-defined]
             return False
-        if session.status == VideoSession.Status.ENDED:
+        if session.status == VideoSession.Status.ENDED and not allow_ended:
             await self.send(text_data=json.dumps({"type": "session_ended"}))  # type: ignore[attr-defined]
             await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
             return False

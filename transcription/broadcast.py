@@ -31,6 +31,10 @@ def segment_payload(segment: TranscriptSegment) -> dict[str, Any]:
         "start": round(segment.start_offset, 3),
         "end": round(segment.end_offset, 3),
         "language": segment.language,
+        "confidence": segment.confidence,
+        # Words as recognised, with their confidences; None once people corrected the text.
+        "words": segment.words,
+        "revision": segment.revision,
     }
 
 
@@ -82,6 +86,18 @@ async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
     await get_channel_layer().group_send(
         session_group(session_id), {"type": "transcript.event", "payload": payload}
     )
+
+
+def send_segment_updated_sync(session_id: int, payload: dict[str, Any]) -> None:
+    """People changed a stored segment: every open page of the session (live sidebar, finished
+    page) replaces it. Best effort: pages that miss it read the change when they reload."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            session_group(session_id),
+            {"type": "transcript.updated", "payload": {"type": "segment_updated", **payload}},
+        )
+    except Exception:
+        logger.warning("segment update of session %s not broadcast (channel layer)", session_id)
 
 
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:

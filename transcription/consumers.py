@@ -20,6 +20,7 @@ from django.conf import settings
 from rooms import logging_setup, metrics
 from sessions_app.services import ACTIVITY_RESOLUTION, sessions_touch
 from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
+from spaces.access import ACCESS_REVOKED
 from transcription import broadcast, selectors
 from transcription.fanout import encoded, fanout_for
 from transcription.models import TranscriptionRun
@@ -226,6 +227,11 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if self.group:
             await self.send(text_data=encoded(event))
 
+    async def transcript_updated(self, event: dict[str, Any]) -> None:
+        """People corrected a stored segment (``transcription.edits``)."""
+        if self.group:
+            await self.send(text_data=encoded(event))
+
     async def transcription_status(self, event: dict[str, Any]) -> None:
         if self.group:
             await self._apply_status(event["payload"], event.get("control_channel", ""))
@@ -242,3 +248,59 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
+
+
+class TranscriptEditsConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
+    """``/ws/sessions/<slug>/edits/``: corrections of the stored transcript, for pages that
+    show it after the session (the finished page). Members only, ENDED sessions included.
+
+    Server → client: ``{"type": "segment_updated", <segment>}`` and ``pong``. Client → server:
+    ``{"type": "ping"}`` only; anything else closes with 4002.
+    """
+
+    async def connect(self) -> None:
+        self.group = ""
+        if not await self.open_session_socket(allow_ended=True):
+            return
+        metrics.ws_opened(self, "edits")
+        self.group = broadcast.session_group(self.session.pk)
+        self.fanout = fanout_for(self.channel_layer)
+        await self.fanout.join(self.group, self)
+        await self.fanout.live(self.group, self)
+
+    async def disconnect(self, code: int) -> None:
+        metrics.ws_closed(self)
+        await self._leave()
+        await self.close_session_socket()
+
+    async def _leave(self) -> None:
+        if self.group:
+            group, self.group = self.group, ""
+            await self.fanout.leave(group, self)
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        await self._leave()
+        await super().access_revoked(event)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.group:
+            return
+        if text_data is not None and len(text_data) <= 64 and _is_ping(text_data):
+            await self.send(text_data=json.dumps({"type": "pong"}))
+            return
+        await self._leave()
+        await self.close(code=CLOSE_MALFORMED)
+
+    async def group_message(self, message: dict[str, Any]) -> None:
+        if self.group and message.get("type") == "transcript.updated":
+            await self.send(text_data=encoded(message))
+        elif self.group and message.get("type") == ACCESS_REVOKED:
+            await self.access_revoked(message)
+
+
+def _is_ping(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping" and len(message) == 1

@@ -27,6 +27,12 @@ class Cue:
     speaker_identity: str
     text: str
     language: str = ""
+    confidence: float | None = None
+    """The engine's confidence in the recognised text (0 to 1), None when it gave none."""
+    words: list[dict[str, Any]] | None = None
+    """Recognised words with their times and confidences; None once people corrected it."""
+    revision: int = 0
+    """How many times people corrected this segment (text or speaker)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,15 @@ def one_line(text: str) -> str:
 
 
 def cue_from_row(
-    start: float, end: float, speaker_name: str, speaker_identity: str, text: str, language: str
+    start: float,
+    end: float,
+    speaker_name: str,
+    speaker_identity: str,
+    text: str,
+    language: str,
+    confidence: float | None = None,
+    words: list[dict[str, Any]] | None = None,
+    revision: int = 0,
 ) -> Cue | None:
     """A cue from a stored final's columns; None for a final with no words."""
     text = one_line(text)
@@ -81,6 +95,9 @@ def cue_from_row(
         speaker_identity=speaker_identity,
         text=text,
         language=language,
+        confidence=confidence,
+        words=words,
+        revision=revision,
     )
 
 
@@ -239,6 +256,9 @@ def to_json(cues: list[Cue], meta: TranscriptMeta) -> str:
                 "speaker_identity": cue.speaker_identity or None,
                 "text": cue.text,
                 "language": cue.language,
+                "confidence": cue.confidence,
+                "edited": cue.revision > 0,
+                **({"words": cue.words} if cue.words else {}),
             }
             for cue in cues
         ],

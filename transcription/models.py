@@ -88,13 +88,18 @@ class TranscriptSegment(models.Model):
     start_offset = models.FloatField()
     end_offset = models.FloatField()
     confidence = models.FloatField(
-        null=True, blank=True, help_text="The engine's confidence in the text, 0–1 (as recognised)."
+        null=True,
+        blank=True,
+        help_text="The engine's confidence in the text, 0 to 1 (as recognised).",
     )
     words = models.JSONField(
         null=True,
         blank=True,
         help_text="As recognised: [{text, start, end, confidence}] (session seconds), "
         "where the engine gives words.",
+    )
+    revision = models.PositiveIntegerField(
+        default=0, help_text="How many times people changed it (0: as recognised)."
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -109,6 +114,49 @@ class TranscriptSegment(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.start_offset:.1f}s] {self.speaker_name or 'Room'}: {self.text[:60]}"
+
+
+class SegmentRevision(models.Model):
+    """One change a person made to one segment, with the state before and after it.
+
+    Nothing is overwritten without a trace: the first revision's ``before`` is the segment as
+    recognised. One action (an edit, a speaker renamed across the session, two speakers
+    merged, a revert) is one ``change`` id over all the segments it touched.
+    """
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text corrected"
+        SPEAKER = "speaker", "Speaker reassigned"
+        RENAME = "rename", "Speaker renamed"
+        MERGE = "merge", "Speakers merged"
+        REVERT = "revert", "Change reverted"
+
+    segment = models.ForeignKey(
+        TranscriptSegment, on_delete=models.CASCADE, related_name="revisions"
+    )
+    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="+")
+    change = models.CharField(max_length=32, db_index=True)
+    number = models.PositiveIntegerField(help_text="The segment's revision after this change.")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reverts = models.CharField(
+        max_length=32, blank=True, help_text="The change this one undid (kind revert)."
+    )
+    before = models.JSONField(help_text="{text, speaker_identity, speaker_name, participant}")
+    after = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "number"], name="revision_segment_number")
+        ]
+        indexes = [models.Index(fields=["session", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (r{self.number} of segment {self.segment_id})"
 
 
 class TranscriptionUsage(models.Model):

@@ -458,6 +458,20 @@ class RunPipeline:
         name = self.names.get(speaker) if speaker else None
         start = round(self.offset + event.start, 3)
         end = round(self.offset + max(event.end, event.start), 3)
+        words = (
+            [
+                {
+                    "text": w.text,
+                    "start": round(self.offset + w.start, 3),
+                    "end": round(self.offset + w.end, 3),
+                    "confidence": round(w.confidence, 3),
+                }
+                for w in event.words
+            ]
+            if event.words
+            else None
+        )
+        confidence = round(event.confidence, 3) if event.confidence is not None else None
         payload = {
             "type": "transcript",
             "utterance_id": event.utterance_id,
@@ -468,6 +482,9 @@ class RunPipeline:
             "start": start,
             "end": end,
             "language": event.language,
+            "confidence": confidence,
+            "words": words,
+            "revision": 0,
         }
         if event.is_final:
             self.counters.final_count += 1
@@ -483,6 +500,8 @@ class RunPipeline:
                     end_offset=end,
                     speaker_identity=speaker,
                     speaker_name=name,
+                    confidence=confidence,
+                    words=words,
                 )
             )
         else:

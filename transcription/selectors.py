@@ -30,3 +30,13 @@ def segment_list(*, session: VideoSession) -> QuerySet[TranscriptSegment]:
 
 def usage_list(*, session: VideoSession) -> QuerySet[TranscriptionUsage]:
     return TranscriptionUsage.objects.filter(session=session).order_by("created_at")
+
+
+def providers_for_session(*, session: VideoSession) -> list[str]:
+    """The speech-to-text providers that made the session's stored transcript (run order)."""
+    rows = (
+        TranscriptionRun.objects.filter(session=session, segments__isnull=False)
+        .order_by("created_at")
+        .values_list("provider", flat=True)
+    )
+    return list(dict.fromkeys(rows))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -348,6 +349,8 @@ class FinalSegment:
     end_offset: float
     speaker_identity: str | None
     speaker_name: str | None
+    confidence: float | None = None
+    words: list[dict[str, Any]] | None = None
 
 
 def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collection[int] = ()) -> int:
@@ -364,6 +367,30 @@ def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collectio
     # One row per (session, utterance) per statement: PostgreSQL refuses to upsert a row twice
     # in one INSERT ... ON CONFLICT. The last version of a final wins.
     finals = list({(f.session_id, f.utterance_id): f for f in finals}.values())
+    with transaction.atomic():
+        # A final delivered again (a restarted run, a retried flush) never undoes what people
+        # corrected since. The rows it would overwrite are locked first (an edit in progress
+        # is waited for, and its revision then read), and corrected ones are skipped. New
+        # finals have no row yet, so this is one indexed read that locks nothing.
+        existing = (
+            TranscriptSegment.objects.select_for_update()
+            .filter(
+                session_id__in={f.session_id for f in finals},
+                utterance_id__in={f.utterance_id for f in finals},
+            )
+            .values_list("session_id", "utterance_id", "revision")
+        )
+        corrected = {(s, u) for s, u, revision in existing if revision}
+        finals = [f for f in finals if (f.session_id, f.utterance_id) not in corrected]
+        _segments_write(finals)
+    if active_session_ids:
+        sessions_touch(session_ids=active_session_ids)
+    return len(finals)
+
+
+def _segments_write(finals: list[FinalSegment]) -> None:
+    if not finals:
+        return
     wanted = {(f.session_id, f.speaker_identity) for f in finals if f.speaker_identity}
     participants: dict[tuple[int, str], int] = {}
     if wanted:
@@ -384,6 +411,8 @@ def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collectio
             language=f.language,
             start_offset=f.start_offset,
             end_offset=f.end_offset,
+            confidence=f.confidence,
+            words=f.words,
         )
         for f in finals
     ]
@@ -400,8 +429,7 @@ def segments_upsert(*, finals: list[FinalSegment], active_session_ids: Collectio
             "language",
             "start_offset",
             "end_offset",
+            "confidence",
+            "words",
         ],
     )
-    if active_session_ids:
-        sessions_touch(session_ids=active_session_ids)
-    return len(segments)

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from sessions_app.models import VideoSession
 from sessions_app.selectors import participant_list
 from transcription.exports import UNKNOWN_SPEAKER, Cue, TranscriptMeta, cue_from_row
+from transcription.marks import segment_html
 from transcription.models import TranscriptSegment
 
 TURNS_PER_PAGE = 200
@@ -79,7 +80,15 @@ def _segments(session: VideoSession) -> QuerySet[TranscriptSegment]:
 def export_cues(*, session: VideoSession) -> list[Cue]:
     """Every final of the session as a cue, in time order, read as plain tuples in one query."""
     rows = _segments(session).values_list(
-        "start_offset", "end_offset", "speaker_name", "speaker_identity", "text", "language"
+        "start_offset",
+        "end_offset",
+        "speaker_name",
+        "speaker_identity",
+        "text",
+        "language",
+        "confidence",
+        "words",
+        "revision",
     )
     return [cue for row in rows if (cue := cue_from_row(*row)) is not None]
 
@@ -201,11 +210,25 @@ def turn_page(
     if not spans:
         return []
     ids = index.segment_ids[spans[0].first : spans[-1].first + spans[-1].count]
-    rows = _segments(session).filter(id__in=ids).values_list("id", "text")
-    html = {pk: escape(text) for pk, text in rows}
+    rows = _segments(session).filter(id__in=ids)
+    highlighted: dict[int, SafeString] = {}
     if search is not None:
         matched = [pk for pk in ids if pk in search.matched_ids]
-        html.update(highlight_segments(session=session, query=search.query, ids=matched))
+        highlighted = highlight_segments(session=session, query=search.query, ids=matched)
+    html = {
+        pk: segment_html(
+            utterance_id=uid,
+            text=text,
+            revision=revision,
+            speaker_identity=identity,
+            confidence=confidence,
+            words=words,
+            inner=highlighted.get(pk),
+        )
+        for pk, uid, text, revision, identity, confidence, words in rows.values_list(
+            "id", "utterance_id", "text", "revision", "speaker_identity", "confidence", "words"
+        )
+    }
     turns = []
     previous = index.spans[spans[0].index - 1].anchor if spans[0].index else -1
     for span in spans:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from transcription import api, exports_api, usage_api
+from transcription import api, edits_api, exports_api, usage_api
 
 api_urlpatterns = [
     path(
@@ -19,6 +19,42 @@ api_urlpatterns = [
         name="api-transcription-stop",
     ),
     path("sessions/<str:slug>/segments", api.SegmentListApi.as_view(), name="api-segment-list"),
+    # Corrections: the fixed names first (an utterance id is never "speakers" or "changes").
+    path(
+        "sessions/<str:slug>/segments/speakers",
+        edits_api.SpeakerListApi.as_view(),
+        name="api-speaker-list",
+    ),
+    path(
+        "sessions/<str:slug>/segments/speakers/rename",
+        edits_api.SpeakerRenameApi.as_view(),
+        name="api-speaker-rename",
+    ),
+    path(
+        "sessions/<str:slug>/segments/speakers/merge",
+        edits_api.SpeakerMergeApi.as_view(),
+        name="api-speaker-merge",
+    ),
+    path(
+        "sessions/<str:slug>/segments/changes",
+        edits_api.ChangeListApi.as_view(),
+        name="api-change-list",
+    ),
+    path(
+        "sessions/<str:slug>/segments/changes/<str:change>/revert",
+        edits_api.ChangeRevertApi.as_view(),
+        name="api-change-revert",
+    ),
+    path(
+        "sessions/<str:slug>/segments/<str:utterance_id>",
+        edits_api.SegmentEditApi.as_view(),
+        name="api-segment-edit",
+    ),
+    path(
+        "sessions/<str:slug>/segments/<str:utterance_id>/revisions",
+        edits_api.SegmentRevisionListApi.as_view(),
+        name="api-segment-revisions",
+    ),
     path(
         "sessions/<str:slug>/transcript",
         exports_api.TranscriptExportApi.as_view(),

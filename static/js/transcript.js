@@ -77,9 +77,118 @@
     const time = el.querySelector(".time");
     time.textContent = formatTime(start);
     time.dateTime = `PT${Math.floor(start)}S`;
-    el.querySelector(".text").textContent = segment.text || "";
+    fillText(el.querySelector(".text"), segment);
+    el.dataset.rev = String(segment.revision || 0);
+    el.classList.toggle("edited", (segment.revision || 0) > 0);
     if (segment.language) el.lang = segment.language;
   }
+
+  /** The text, with the words the engine was unsure of underlined (confidence on hover). */
+  function fillText(node, segment) {
+    const text = segment.text || "";
+    const words = Array.isArray(segment.words) ? segment.words : null;
+    const threshold = Number(config.lowConfidence) || 0;
+    node.replaceChildren();
+    node.classList.remove("unsure");
+    node.removeAttribute("title");
+    const pieces = words ? words.map((w) => String(w.text || "").trim()) : [];
+    if (words && pieces.filter(Boolean).join(" ") === text.split(/\s+/).filter(Boolean).join(" ")) {
+      words.forEach((word, i) => {
+        if (!pieces[i]) return;
+        if (node.childNodes.length) node.append(" ");
+        if (typeof word.confidence === "number" && word.confidence < threshold) {
+          const mark = document.createElement("span");
+          mark.className = "unsure";
+          mark.title = confidenceTitle(word.confidence);
+          mark.textContent = pieces[i];
+          node.append(mark);
+        } else {
+          node.append(pieces[i]);
+        }
+      });
+      return;
+    }
+    node.textContent = text;
+    if (typeof segment.confidence === "number" && segment.confidence < threshold) {
+      node.classList.add("unsure");
+      node.title = confidenceTitle(segment.confidence);
+    }
+  }
+
+  function confidenceTitle(confidence) {
+    return `Recognised with ${Math.round(confidence * 100)}% confidence`;
+  }
+
+  /** People corrected a final already shown: it changes in place. */
+  function applyUpdate(segment) {
+    const known = lines.get(segment.utterance_id);
+    if (!known || !known.final) return;
+    if (known.editor) known.editor.notice(segment);
+    else fillLine(known.el, segment);
+  }
+
+  // --- Correcting a final from the sidebar (text only; speakers on the finished page) -----------
+
+  function openLineEditor(line) {
+    const el = line.el;
+    if (line.editor) return;
+    const textNode = el.querySelector(".text");
+    const input = document.createElement("textarea");
+    input.className = "line-editor";
+    input.rows = 2;
+    input.maxLength = 5000;
+    input.value = textNode.textContent;
+    input.setAttribute("aria-label", "Correct this sentence (Enter saves, Escape cancels)");
+    const hint = document.createElement("span");
+    hint.className = "line-hint";
+    hint.setAttribute("role", "status");
+    textNode.hidden = true;
+    el.append(input, hint);
+    let base = Number(el.dataset.rev || 0);
+    const close = (segment) => {
+      input.remove();
+      hint.remove();
+      textNode.hidden = false;
+      line.editor = null;
+      if (segment) fillLine(el, segment);
+    };
+    line.editor = {
+      notice(segment) {
+        base = segment.revision;
+        hint.textContent = `Changed meanwhile to “${segment.text}”: Enter keeps yours.`;
+      },
+    };
+    input.addEventListener("keydown", async (event) => {
+      if (event.key === "Escape") close(null);
+      if (event.key !== "Enter" || event.shiftKey) return;
+      event.preventDefault();
+      if (input.value.trim() === textNode.textContent.trim()) return close(null);
+      hint.textContent = "Saving…";
+      const path = `/api/sessions/${encodeURIComponent(config.slug)}/segments/${encodeURIComponent(el.dataset.utteranceId)}`;
+      const response = await fetch(path, {
+        method: "PATCH",
+        credentials: "same-origin",
+        headers: {
+          "X-CSRFToken": Rooms.csrfToken(),
+          Accept: "application/json",
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ base_revision: base, text: input.value }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) return close(body);
+      if (response.status === 409 && body.current) return line.editor.notice(body.current);
+      hint.textContent = body.detail || "Could not save the correction.";
+      return undefined;
+    });
+    input.focus();
+  }
+
+  finalsList.addEventListener("dblclick", (event) => {
+    const el = event.target.closest("li.line");
+    const line = el && lines.get(el.dataset.utteranceId);
+    if (line && line.final) openLineEditor(line);
+  });
 
   function createLine(segment, isFinal) {
     const el = document.createElement("li");
@@ -111,7 +220,11 @@
     const id = segment.utterance_id;
     const start = Number(segment.start) || 0;
     const known = lines.get(id);
-    if (known && known.final) return; // a final never changes
+    if (known && known.final) {
+      // A final changes only when people correct it (a reconnect's history may carry that).
+      if ((segment.revision || 0) > Number(known.el.dataset.rev || 0)) applyUpdate(segment);
+      return;
+    }
     if (segment.is_final) {
       if (known) known.el.remove();
       const el = createLine(segment, true);
@@ -318,6 +431,9 @@
         break;
       case "transcript":
         upsert(message);
+        break;
+      case "segment_updated":
+        applyUpdate(message);
         break;
       case "error":
         showError(message.message || "Something went wrong with the transcript.");

@@ -38,6 +38,7 @@ from schemathesis.checks import (
 )
 
 from spaces.models import SpaceInvite, SpaceMember
+from tests.transcription.transcripts import store_transcript
 
 # Hypothesis keeps caches on disk; keep them out of the working tree.
 set_hypothesis_home_dir(Path(__file__).resolve().parents[2] / "artifacts" / "hypothesis")
@@ -106,6 +107,7 @@ def real_path_values(video_session, owner, member) -> dict[str, Any]:
         space=space, created_by=owner, expires_at=timezone.now() + timedelta(days=7)
     )
     task = Task.objects.create(space=space, session=video_session, title="Send the notes")
+    store_transcript(video_session, [(0.0, 1.5, "", "", "the notes are sent")])
     return {
         "space_slug": space.slug,
         "session_slug": video_session.slug,
@@ -113,6 +115,9 @@ def real_path_values(video_session, owner, member) -> dict[str, Any]:
         "token": invite.token,
         "task_id": task.pk,
         "fmt": "txt",
+        "invite_id": invite.pk,
+        "utterance_id": "u0",
+        "change": "0123456789abcdef",
     }
 
 

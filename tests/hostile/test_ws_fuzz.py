@@ -524,7 +524,7 @@ def test_signal_socket_closes_hostile_clients_with_documented_codes(daphne, worl
     _server_healthy(daphne)
 
 
-@pytest.mark.parametrize("route", ["transcript", "signal"])
+@pytest.mark.parametrize("route", ["transcript", "signal", "edits"])
 def test_strangers_bad_tokens_and_bad_paths_get_documented_answers(daphne, world, route):
     base = f"/ws/sessions/{world.slug}/{route}/"
     own = daphne.origin

@@ -58,7 +58,16 @@ JSON_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["start", "end", "speaker", "speaker_identity", "text", "language"],
+                "required": [
+                    "start",
+                    "end",
+                    "speaker",
+                    "speaker_identity",
+                    "text",
+                    "language",
+                    "confidence",
+                    "edited",
+                ],
                 "additionalProperties": False,
                 "properties": {
                     "start": {"type": "number", "minimum": 0},
@@ -67,6 +76,22 @@ JSON_SCHEMA = {
                     "speaker_identity": {"type": ["string", "null"]},
                     "text": {"type": "string", "minLength": 1},
                     "language": {"type": "string"},
+                    "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                    "edited": {"type": "boolean"},
+                    "words": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["text", "start", "end", "confidence"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "text": {"type": "string"},
+                                "start": {"type": "number"},
+                                "end": {"type": "number"},
+                                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                            },
+                        },
+                    },
                 },
             },
         },
@@ -194,6 +219,8 @@ def test_json_export_matches_its_schema_and_keeps_unicode():
         "speaker_identity": "u-max",
         "text": "Ça marche — 日本語 too 🎉",
         "language": "fr",
+        "confidence": None,
+        "edited": False,
     }
     assert document["segments"][3]["speaker_identity"] is None
 
@@ -341,3 +368,19 @@ def test_unknown_format_is_a_400_naming_the_formats(member_api, ended_session):
 
 def test_missing_session_is_404(member_api):
     assert member_api.get("/api/sessions/nope-nope-nope/transcript.txt").status_code == 404
+
+
+def test_json_export_carries_confidence_and_the_recognised_words(member_api, ended_session):
+    words = [
+        {"text": "Welcome", "start": 0.0, "end": 0.4, "confidence": 0.95},
+        {"text": "room", "start": 0.9, "end": 1.2, "confidence": 0.41},
+    ]
+    first = ended_session.segments.order_by("start_offset").first()
+    type(first).objects.filter(pk=first.pk).update(confidence=0.68, words=words)
+
+    document = member_api.get(query_url(ended_session, "json")).json()
+
+    jsonschema.validate(document, JSON_SCHEMA)
+    segment = document["segments"][0]
+    assert (segment["confidence"], segment["words"], segment["edited"]) == (0.68, words, False)
+    assert all(s["confidence"] is None and "words" not in s for s in document["segments"][1:])

@@ -727,6 +727,9 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "start": 1.0,
             "end": 3.0,
             "language": "en",
+            "confidence": None,
+            "words": None,
+            "revision": 0,
         },
         {
             "utterance_id": "u-2",
@@ -737,6 +740,9 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "start": 4.5,
             "end": 6.5,
             "language": "en",
+            "confidence": None,
+            "words": None,
+            "revision": 0,
         },
         {
             "utterance_id": "u-3",
@@ -747,6 +753,9 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "start": 7.25,
             "end": 9.25,
             "language": "en",
+            "confidence": None,
+            "words": None,
+            "revision": 0,
         },
     ]
     assert status["status"] == "STOPPED"

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='transcriptsegment',
             name='confidence',
-            field=models.FloatField(blank=True, help_text="The engine's confidence in the text, 0–1 (as recognised).", null=True),
+            field=models.FloatField(blank=True, help_text="The engine's confidence in the text, 0 to 1 (as recognised).", null=True),
         ),
         migrations.AddField(
             model_name='transcriptsegment',
