@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from tests.fakes.livekit import FIXTURE, encode_flv
-from transcription.ingest import PortPool, RtmpIngest, ffmpeg_path
+from transcription.ingest import BYTES_PER_SECOND, NoPublisher, PortPool, RtmpIngest, ffmpeg_path
 from transcription.ingest.ffmpeg import end_process
 from transcription.ingest.gate import (
     AMF0_COMMAND,
@@ -24,6 +25,7 @@ from transcription.ingest.gate import (
 )
 
 CLIP_SECONDS = 6.0
+SHORT_CLIP_SECONDS = 1.5
 LONG_TC_URL = "rtmp://ingest.example.org:41000/live?" + "x" * 200  # spans 128-byte chunks
 
 
@@ -31,6 +33,13 @@ LONG_TC_URL = "rtmp://ingest.example.org:41000/live?" + "x" * 200  # spans 128-b
 def speech_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 6 s of the speech fixture, encoded once as egress sends it."""
     return encode_flv(FIXTURE, tmp_path_factory.mktemp("flv") / "clip.flv", seconds=CLIP_SECONDS)
+
+
+@pytest.fixture(scope="session")
+def short_flv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 1.5 s of the speech fixture, for tests that push many times."""
+    path = tmp_path_factory.mktemp("flv") / "short.flv"
+    return encode_flv(FIXTURE, path, seconds=SHORT_CLIP_SECONDS)
 
 
 @pytest.fixture
@@ -48,6 +57,37 @@ async def ingest(pool: PortPool) -> AsyncIterator[RtmpIngest]:
         yield rtmp
     finally:
         await rtmp.stop()
+
+
+class Collector:
+    """Consumes an ingest's chunks in the background, noting when the first one came."""
+
+    def __init__(self, ingest: RtmpIngest) -> None:
+        self.ingest = ingest
+        self.bytes = 0
+        self.first_at: float | None = None
+        self.error: BaseException | None = None
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for chunk in self.ingest.chunks():
+                assert len(chunk) == self.ingest.chunk_bytes or len(chunk) % 2 == 0
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
+                self.bytes += len(chunk)
+        except NoPublisher as exc:
+            self.error = exc
+
+    @property
+    def seconds(self) -> float:
+        return self.bytes / BYTES_PER_SECOND
+
+    async def until(self, seconds: float, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.seconds < seconds:
+            assert time.monotonic() < deadline, f"only {self.seconds:.2f} s of audio arrived"
+            await asyncio.sleep(0.02)
 
 
 class Pusher:
@@ -84,6 +124,12 @@ async def pushers() -> AsyncIterator[list[Pusher]]:
     yield started
     for pusher in started:
         await pusher.stop()
+
+
+def nested_connect(depth: int) -> bytes:
+    """A ``connect`` command whose object nests ``depth`` objects: ``{"a": {"a": ...}}``."""
+    objects = b"\x03" + b"\x00\x01a\x03" * (depth - 1) + b"\x00\x00\x09" * depth
+    return amf0_encode("connect", 1) + objects
 
 
 class ScriptedPublisher:

@@ -184,12 +184,12 @@ def descendants(root: int) -> dict[int, tuple[int, list[str]]]:
 
 
 def ffmpeg_listeners(root: int) -> dict[int, int]:
-    """The ingest's ffmpeg listeners (``-listen 1``) under process ``root``: pid -> parent pid."""
+    """The ingest's ffmpeg decoders (``-i pipe:0``) under process ``root``: pid -> parent pid."""
     out = {}
     for pid, (ppid, argv) in descendants(root).items():
-        if not argv or "ffmpeg" not in Path(argv[0]).name or "-listen" not in argv:
+        if not argv or "ffmpeg" not in Path(argv[0]).name or "-i" not in argv:
             continue
-        if argv[argv.index("-listen") + 1 : argv.index("-listen") + 2] == ["1"]:
+        if argv[argv.index("-i") + 1 : argv.index("-i") + 2] == ["pipe:0"]:
             out[pid] = ppid
     return out
 

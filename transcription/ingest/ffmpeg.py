@@ -1,4 +1,4 @@
-"""ffmpeg for RTMP ingest: which binary, the listener's command line, process hygiene."""
+"""ffmpeg for RTMP ingest: which binary, the decoder's command line, process hygiene."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import socket
-import sys
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2
@@ -40,59 +39,35 @@ def ffmpeg_path(choice: str = "auto") -> str:
     raise FfmpegNotFound(f"ffmpeg {choice!r} is neither auto, system, bundled nor an executable")
 
 
-def listener_command(ffmpeg: str, port: int, app: str, accept_timeout: float) -> list[str]:
-    """ffmpeg as a one-publisher RTMP listener on loopback, decoding to PCM16LE 16 kHz mono.
+def decoder_command(ffmpeg: str) -> list[str]:
+    """ffmpeg decoding FLV from its stdin to PCM16LE 16 kHz mono on its stdout.
 
-    ``-probesize 32 -analyzeduration 0`` brings the first audio from ~5 s to ~0.3-0.5 s after
-    the push starts. The stream key in the URL is a placeholder: ffmpeg checks none (the gate
-    does), and a secret on a command line is visible to every local user in ``ps``.
+    The input is a pipe only the ingest holds, so ffmpeg opens no socket that another local
+    process could race the gate for. ``-probesize 32 -analyzeduration 0`` brings the first
+    audio within ~0.3-0.5 s of the push starting (~5 s with default probing).
     """
     return [
         *(ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"),
         *("-probesize", "32", "-analyzeduration", "0"),
-        *("-listen", "1", "-timeout", str(max(1, round(accept_timeout)))),
-        *("-i", f"rtmp://127.0.0.1:{port}/{app}/ingest"),
+        *("-f", "flv", "-i", "pipe:0"),
         *("-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"),
     ]
 
 
 def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for tests and tools: another may take it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _proc_tcp_address(port: int) -> str:
-    loopback = int.from_bytes(socket.inet_aton("127.0.0.1"), sys.byteorder)
-    return f"{loopback:08X}:{port:04X}"
-
-
-def connection_belongs_to(pid: int, writer: asyncio.StreamWriter) -> bool:
-    """Whether the far end of ``writer``'s loopback connection is a socket of process ``pid``.
-
-    Finds the peer socket's inode in ``/proc/net/tcp`` and looks for it among ``pid``'s open
-    files. Where ``/proc`` is missing the check cannot be made and passes.
-    """
-    local_port = writer.get_extra_info("sockname")[1]
-    peer_port = writer.get_extra_info("peername")[1]
-    try:
-        with open("/proc/net/tcp") as table:
-            rows = [line.split() for line in table.readlines()[1:]]
-    except FileNotFoundError:
-        return True
-    wanted = (_proc_tcp_address(peer_port), _proc_tcp_address(local_port))
-    inodes = {row[9] for row in rows if len(row) > 9 and (row[1], row[2]) == wanted}
-    if not inodes:
-        return False
-    try:
-        links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-    except OSError:
-        return False
-    return any(f"socket:[{inode}]" in links for inode in inodes)
-
-
 async def end_process(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE) -> None:
-    """Terminate ``proc``, kill it if it outlives ``grace`` seconds, and reap it (no zombie)."""
+    """Terminate ``proc``, kill it if it outlives ``grace`` seconds, and reap it (no zombie).
+
+    Its stdin, if a pipe, is closed first: ffmpeg blocked reading it would not wake for SIGTERM.
+    """
+    if proc.stdin is not None:
+        proc.stdin.close()
     if proc.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):

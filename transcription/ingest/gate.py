@@ -1,8 +1,8 @@
-"""The RTMP publish gate: checks a publisher's app and stream key before ffmpeg sees a byte.
+"""The RTMP publish gate: checks a publisher's app and stream key before anything reaches ffmpeg.
 
-ffmpeg's RTMP listener accepts a push to any app and stream key, so the per-run secret in the
-URL protects nothing by itself. The gate speaks just enough RTMP, as the server, to learn what
-the publisher asks for:
+ffmpeg's RTMP listener accepts a push to any app and stream key, so the ingest does not use it:
+the gate is the only RTMP server. It speaks just enough RTMP, as the server, to learn what the
+publisher asks for:
 
     C0+C1 -> S0+S1+S2 -> C2                      (simple handshake)
     connect(app, tcUrl)  -> _result              (or _error NetConnection.Connect.Rejected)
@@ -10,38 +10,57 @@ the publisher asks for:
     createStream         -> _result(stream id)
     publish(stream key)  -> checked; refused with onStatus NetStream.Publish.Denied
 
-Every byte the client sent after its handshake is kept (:attr:`Publish.replay`). On success the
-caller replays those bytes to ffmpeg over a connection it has already handshaken, then splices
-the rest raw, so ffmpeg parses exactly the client's own chunk stream; ffmpeg's replies are
-drained and dropped (the client already had ours). The gate answers the way ffmpeg's own
-listener does (``libavformat/rtmpproto.c``), down to the stream id numbering.
+A publisher that passes is handed back with its :class:`ChunkReader`, positioned after
+``publish``; the caller answers it (:meth:`Publish.start_reply`) and reads its media messages.
+The gate answers the way ffmpeg's own listener does (``libavformat/rtmpproto.c``), down to the
+stream id numbering.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transcription.ingest.amf0 import UNDEFINED, amf0_decode, amf0_encode
+from transcription.ingest.chunks import (
+    AMF0_COMMAND,
+    AMF3_COMMAND,
+    SET_CHUNK_SIZE,
+    SET_PEER_BANDWIDTH,
+    USER_CONTROL,
+    WINDOW_ACK_SIZE,
+    ChunkReader,
+    Message,
+    RtmpRefused,
+    encode_message,
+)
+
+__all__ = [
+    "AMF0_COMMAND",
+    "HANDSHAKE_SIZE",
+    "SET_CHUNK_SIZE",
+    "UNDEFINED",
+    "ChunkReader",
+    "Message",
+    "Progress",
+    "Publish",
+    "RtmpRefused",
+    "accept_publish",
+    "amf0_decode",
+    "amf0_encode",
+    "client_handshake",
+    "encode_message",
+    "server_handshake",
+]
+
 HANDSHAKE_SIZE = 1536
 RTMP_VERSION = 3
-
-DEFAULT_CHUNK_SIZE = 128
-MAX_COMMAND_BYTES = 64 * 1024
-"""A larger message before ``publish`` is refused: commands are a few hundred bytes."""
-MAX_PREAMBLE_BYTES = 256 * 1024
-"""Everything a client may send between its handshake and ``publish``."""
-
-# Message type ids (RTMP 1.0 spec, section 5.4 and 7.1).
-SET_CHUNK_SIZE = 1
-USER_CONTROL = 4
-WINDOW_ACK_SIZE = 5
-SET_PEER_BANDWIDTH = 6
-AMF3_COMMAND = 17
-AMF0_COMMAND = 20
 
 _CONTROL_CSID = 2
 _COMMAND_CSID = 3
@@ -49,201 +68,15 @@ _STREAM_CSID = 5
 _WINDOW = 2_500_000
 
 
-class RtmpRefused(Exception):
-    """The peer is not the publisher this gate waits for, or does not speak RTMP."""
+class Progress(enum.IntEnum):
+    """How far an unauthenticated connection got; the least advanced are dropped first."""
 
-
-# --- AMF0 --------------------------------------------------------------------------------------
-
-
-class _Undefined:
-    pass
-
-
-UNDEFINED = _Undefined()
-
-
-def _amf0_text(data: bytes, pos: int, length: int) -> tuple[str, int]:
-    end = pos + length
-    if end > len(data):
-        raise IndexError("string past the end")
-    return data[pos:end].decode("utf-8", "replace"), end
-
-
-def _amf0_value(data: bytes, pos: int) -> tuple[Any, int]:
-    marker = data[pos]
-    pos += 1
-    if marker == 0x00:
-        return struct.unpack_from(">d", data, pos)[0], pos + 8
-    if marker == 0x01:
-        return data[pos] != 0, pos + 1
-    if marker == 0x02:
-        return _amf0_text(data, pos + 2, struct.unpack_from(">H", data, pos)[0])
-    if marker == 0x0C:
-        return _amf0_text(data, pos + 4, struct.unpack_from(">I", data, pos)[0])
-    if marker in (0x03, 0x08):  # object, ECMA array (with a count we do not need)
-        if marker == 0x08:
-            pos += 4
-        obj: dict[str, Any] = {}
-        while True:
-            (length,) = struct.unpack_from(">H", data, pos)
-            if length == 0 and data[pos + 2] == 0x09:
-                return obj, pos + 3
-            name, pos = _amf0_text(data, pos + 2, length)
-            obj[name], pos = _amf0_value(data, pos)
-    if marker == 0x0A:
-        (count,) = struct.unpack_from(">I", data, pos)
-        pos += 4
-        items = []
-        for _ in range(min(count, len(data))):
-            item, pos = _amf0_value(data, pos)
-            items.append(item)
-        return items, pos
-    if marker == 0x05:
-        return None, pos
-    if marker == 0x06:
-        return UNDEFINED, pos
-    if marker == 0x0B:
-        return struct.unpack_from(">d", data, pos)[0], pos + 10
-    raise ValueError(f"unsupported AMF0 marker {marker:#x}")
-
-
-def amf0_decode(data: bytes) -> list[Any]:
-    """Decode a sequence of AMF0 values (the body of a command message)."""
-    values, pos = [], 0
-    try:
-        while pos < len(data):
-            value, pos = _amf0_value(data, pos)
-            values.append(value)
-    except (IndexError, struct.error) as exc:
-        raise ValueError("truncated AMF0 data") from exc
-    return values
-
-
-def _amf0_string(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack(">H", len(raw)) + raw
-
-
-def amf0_encode(*values: Any) -> bytes:
-    """Encode numbers, strings, booleans, ``None`` (null) and ``dict`` (object) as AMF0."""
-    out = bytearray()
-    for value in values:
-        if value is None:
-            out += b"\x05"
-        elif isinstance(value, bool):
-            out += b"\x01" + (b"\x01" if value else b"\x00")
-        elif isinstance(value, int | float):
-            out += b"\x00" + struct.pack(">d", float(value))
-        elif isinstance(value, str):
-            out += b"\x02" + _amf0_string(value)
-        elif isinstance(value, dict):
-            out += b"\x03"
-            for name, item in value.items():
-                out += _amf0_string(name) + amf0_encode(item)
-            out += b"\x00\x00\x09"
-        else:
-            raise TypeError(f"cannot encode {type(value).__name__} as AMF0")
-    return bytes(out)
-
-
-# --- chunk stream ------------------------------------------------------------------------------
-
-
-@dataclass
-class Message:
-    type_id: int
-    stream_id: int
-    payload: bytes
-
-
-@dataclass
-class _ChunkHeader:
-    length: int = 0
-    type_id: int = 0
-    stream_id: int = 0
-    extended: bool = False
-
-
-class ChunkReader:
-    """Reads whole RTMP messages from a client, keeping every byte it reads in :attr:`raw`."""
-
-    def __init__(self, reader: asyncio.StreamReader, *, max_message: int = MAX_COMMAND_BYTES):
-        self._reader = reader
-        self._max_message = max_message
-        self.chunk_size = DEFAULT_CHUNK_SIZE
-        self.raw = bytearray()
-        self._headers: dict[int, _ChunkHeader] = {}
-        self._partial: dict[int, bytearray] = {}
-
-    async def _read(self, n: int) -> bytes:
-        data = await self._reader.readexactly(n)
-        self.raw += data
-        if len(self.raw) > MAX_PREAMBLE_BYTES:
-            raise RtmpRefused("too much data before publish")
-        return data
-
-    async def _uint(self, n: int) -> int:
-        return int.from_bytes(await self._read(n), "big")
-
-    async def read_message(self) -> Message:
-        while True:
-            first = (await self._read(1))[0]
-            fmt, csid = first >> 6, first & 0x3F
-            if csid == 0:
-                csid = 64 + await self._uint(1)
-            elif csid == 1:
-                low, high = await self._read(2)
-                csid = 64 + low + 256 * high
-            header = self._headers.get(csid)
-            if header is None:
-                if fmt != 0:
-                    raise RtmpRefused(f"chunk stream {csid} starts without a full header")
-                header = self._headers[csid] = _ChunkHeader()
-            partial = self._partial.setdefault(csid, bytearray())
-            if fmt <= 2:
-                # Timestamps are not needed to find the publish command; only their size is.
-                header.extended = await self._uint(3) == 0xFFFFFF
-                if fmt <= 1:
-                    header.length = await self._uint(3)
-                    header.type_id = await self._uint(1)
-                if fmt == 0:
-                    header.stream_id = int.from_bytes(await self._read(4), "little")
-            if header.extended:
-                await self._read(4)
-            if header.length > self._max_message:
-                raise RtmpRefused(f"message of {header.length} bytes before publish")
-            take = min(self.chunk_size, header.length - len(partial))
-            partial += await self._read(take)
-            if len(partial) >= header.length:
-                payload = bytes(partial)
-                partial.clear()
-                message = Message(header.type_id, header.stream_id, payload)
-                if message.type_id == SET_CHUNK_SIZE and len(payload) >= 4:
-                    size = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
-                    if not 1 <= size <= 0xFFFFFF:
-                        raise RtmpRefused(f"bad chunk size {size}")
-                    self.chunk_size = size
-                return message
-
-
-def encode_message(
-    csid: int,
-    type_id: int,
-    payload: bytes,
-    *,
-    stream_id: int = 0,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> bytes:
-    """One message as chunks: a type 0 header, then type 3 continuation headers."""
-    out = bytearray([csid & 0x3F])
-    out += (0).to_bytes(3, "big") + len(payload).to_bytes(3, "big") + bytes([type_id])
-    out += stream_id.to_bytes(4, "little")
-    for offset in range(0, len(payload), chunk_size):
-        if offset:
-            out.append(0xC0 | (csid & 0x3F))
-        out += payload[offset : offset + chunk_size]
-    return bytes(out)
+    ACCEPTED = 0
+    """Connected; C0+C1 not (all) received."""
+    HANDSHAKEN = 1
+    """Sent a whole C0+C1: speaks RTMP."""
+    CONNECTED = 2
+    """``connect`` to the right app answered; ``publish`` not yet received."""
 
 
 def _command(*values: Any, stream_id: int = 0, csid: int = _COMMAND_CSID) -> bytes:
@@ -257,12 +90,26 @@ def _stream_begin(stream_id: int) -> bytes:
 # --- handshakes --------------------------------------------------------------------------------
 
 
-async def server_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """The simple handshake as the server (S1 with a zero version field: no digest scheme)."""
-    c0 = await reader.readexactly(1)
-    if c0[0] != RTMP_VERSION:
-        raise RtmpRefused(f"not RTMP (version byte {c0[0]})")
-    c1 = await reader.readexactly(HANDSHAKE_SIZE)
+async def server_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    hello_timeout: float | None = None,
+    on_hello: Callable[[], None] | None = None,
+) -> None:
+    """The simple handshake as the server (S1 with a zero version field: no digest scheme).
+
+    C0+C1 must arrive within ``hello_timeout`` seconds (``None``: no limit), else
+    ``TimeoutError``; ``on_hello`` is called once they have. A client that does not start
+    with RTMP's version byte is refused at once.
+    """
+    async with asyncio.timeout(hello_timeout):
+        c0 = await reader.readexactly(1)
+        if c0[0] != RTMP_VERSION:
+            raise RtmpRefused(f"not RTMP (version byte {c0[0]})")
+        c1 = await reader.readexactly(HANDSHAKE_SIZE)
+    if on_hello is not None:
+        on_hello()
     s1 = c1[:4] + bytes(4) + os.urandom(HANDSHAKE_SIZE - 8)
     writer.write(bytes([RTMP_VERSION]) + s1 + c1)
     await writer.drain()
@@ -275,7 +122,7 @@ async def client_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamW
     await writer.drain()
     s0 = await reader.readexactly(1)
     if s0[0] != RTMP_VERSION:
-        raise ConnectionError(f"upstream answered RTMP version {s0[0]}")
+        raise ConnectionError(f"the server answered RTMP version {s0[0]}")
     s1 = await reader.readexactly(HANDSHAKE_SIZE)
     await reader.readexactly(HANDSHAKE_SIZE)  # S2
     writer.write(s1)
@@ -292,8 +139,8 @@ class Publish:
     app: str
     tc_url: str
     stream_id: int
-    replay: bytes = field(repr=False)
-    """Every byte the client sent after its handshake, up to and including ``publish``."""
+    chunks: ChunkReader = field(repr=False)
+    """The publisher's chunk stream, read up to and including ``publish``."""
 
     def start_reply(self) -> bytes:
         """What ffmpeg's listener answers an accepted ``publish`` with."""
@@ -335,21 +182,47 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _decode_command(message: Message) -> list[Any]:
+    payload = message.payload
+    if message.type_id == AMF3_COMMAND and payload[:1] == b"\x00":
+        payload = payload[1:]
+    try:
+        values = amf0_decode(payload)
+    except ValueError as exc:
+        raise RtmpRefused(str(exc)) from exc
+    if len(values) < 2 or not isinstance(values[0], str):
+        raise RtmpRefused("malformed command")
+    return values
+
+
 async def accept_publish(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     *,
     app: str,
     stream_key: str,
+    hello_timeout: float | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> Publish:
     """Run the server side of a publisher's handshake and commands until ``publish``.
 
     The ``app`` of ``connect`` and the stream key of ``publish`` must equal ``app`` and
     ``stream_key`` (compared in constant time). Raises :class:`RtmpRefused` after telling the
-    client why (best effort); the caller closes the connection. Must run under a timeout: a
-    silent client waits here forever.
+    client why (best effort), ``TimeoutError`` when C0+C1 take longer than ``hello_timeout``;
+    the caller closes the connection. ``on_progress`` hears each :class:`Progress` reached.
+    Must run under an overall timeout: a client that goes silent later waits here forever.
     """
-    await server_handshake(reader, writer)
+
+    def progress(step: Progress) -> None:
+        if on_progress is not None:
+            on_progress(step)
+
+    await server_handshake(
+        reader,
+        writer,
+        hello_timeout=hello_timeout,
+        on_hello=lambda: progress(Progress.HANDSHAKEN),
+    )
     chunks = ChunkReader(reader)
     connected = False
     tc_url = ""
@@ -358,15 +231,7 @@ async def accept_publish(
         message = await chunks.read_message()
         if message.type_id not in (AMF0_COMMAND, AMF3_COMMAND):
             continue
-        payload = message.payload
-        if message.type_id == AMF3_COMMAND and payload[:1] == b"\x00":
-            payload = payload[1:]
-        try:
-            values = amf0_decode(payload)
-        except ValueError as exc:
-            raise RtmpRefused(str(exc)) from exc
-        if len(values) < 2 or not isinstance(values[0], str):
-            raise RtmpRefused("malformed command")
+        values = _decode_command(message)
         name, txn = values[0], values[1] if isinstance(values[1], float) else 0.0
         if name == "connect":
             info = values[2] if len(values) > 2 and isinstance(values[2], dict) else {}
@@ -387,6 +252,7 @@ async def accept_publish(
                 )
                 raise RtmpRefused(f"connect to app {asked!r} refused")
             connected = True
+            progress(Progress.CONNECTED)
             writer.write(_connect_reply(txn))
             await writer.drain()
         elif not connected:
@@ -415,9 +281,4 @@ async def accept_publish(
                     )
                 )
                 raise RtmpRefused("publish with a wrong stream key")
-            return Publish(
-                app=app,
-                tc_url=tc_url,
-                stream_id=message.stream_id,
-                replay=bytes(chunks.raw),
-            )
+            return Publish(app=app, tc_url=tc_url, stream_id=message.stream_id, chunks=chunks)

@@ -3,18 +3,21 @@
 ::
 
     publisher --RTMP--> gate on <bind host>:<run port>   (checks app + stream key, one publisher)
-                          |  replay + raw splice, loopback only
+                          |  its media messages as FLV, over ffmpeg's stdin
                           v
-                        ffmpeg -listen 1 on 127.0.0.1:<internal port> -> s16le 16 kHz mono
+                        ffmpeg -f flv -i pipe:0 -> s16le 16 kHz mono
                           |  stdout
                           v
                         chunks() -> the run's pipeline
 
-ffmpeg's listener takes a push to any path, so the run's secret is checked by the gate
-(:mod:`transcription.ingest.gate`) on a port of the run's own (:class:`PortPool`), open only
-while the run lives and serving one publisher at a time. ffmpeg itself listens on loopback and
-is claimed by the gate as soon as it listens: it accepts one connection, the gate's, which the
-gate checks in ``/proc`` belongs to this very ffmpeg process; nothing else can reach it. The
+The run's secret is checked by the gate (:mod:`transcription.ingest.gate`) on a port of the
+run's own (:class:`PortPool`), open only while the run lives and serving one publisher at a
+time. Connections that have not passed the gate are held within caps, per address and in total,
+and under short timeouts (``hello_timeout`` for C0+C1, ``handshake_timeout`` to ``publish``);
+at a cap a newcomer is never refused, a waiting connection is dropped instead
+(:mod:`transcription.ingest.admission`), so silent sockets cannot lock the egress out.
+ffmpeg has no socket at all: it reads FLV from a pipe only this process holds
+(:mod:`transcription.ingest.relay`), so no audio reaches a run except through the gate. The
 secret never appears on ffmpeg's command line (visible to every local user in ``ps``).
 
 When ffmpeg exits (its publisher left, or it died) it is started again, at once after a session
@@ -31,26 +34,28 @@ import enum
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Self
 
+from transcription.ingest.admission import Admission, Pending
 from transcription.ingest.ffmpeg import (
     BYTES_PER_SECOND,
     STOP_GRACE,
-    connection_belongs_to,
+    decoder_command,
     end_process,
     ffmpeg_path,
-    free_loopback_port,
-    listener_command,
 )
-from transcription.ingest.gate import RtmpRefused, accept_publish, client_handshake
+from transcription.ingest.gate import Progress, Publish, RtmpRefused, accept_publish
 from transcription.ingest.ports import PortPool
+from transcription.ingest.relay import relay_media
 
 logger = logging.getLogger(__name__)
 
-_MAX_PENDING = 8
-"""Publishers being checked at once; more are refused (the real one retries)."""
-_UPSTREAM_TIMEOUT = 5.0
+MAX_PENDING = 64
+"""Connections waiting to pass the gate at once; beyond, the least advanced is dropped."""
+MAX_PENDING_PER_ADDRESS = 16
+"""The same, per source address."""
+_BACKLOG = 64
+_DECODER_TIMEOUT = 5.0
 _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 2.0
 _HEALTHY_RUN = 5.0
@@ -67,12 +72,6 @@ class IngestStatus(enum.StrEnum):
 
 class NoPublisher(Exception):
     """Nobody published to the run's URL within the deadline."""
-
-
-@dataclass
-class _Upstream:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -98,6 +97,7 @@ class RtmpIngest:
         app: str = "live",
         accept_timeout: float = 30.0,
         reconnect_timeout: float = 35.0,
+        hello_timeout: float = 2.0,
         handshake_timeout: float = 5.0,
         idle_timeout: float = 10.0,
         chunk_bytes: int = 640,
@@ -112,6 +112,7 @@ class RtmpIngest:
         self.ffmpeg = ffmpeg_path(ffmpeg)
         self.accept_timeout = accept_timeout
         self.reconnect_timeout = reconnect_timeout
+        self.hello_timeout = hello_timeout
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
         self.chunk_bytes = chunk_bytes
@@ -121,7 +122,8 @@ class RtmpIngest:
         self.restarts = 0
         """ffmpeg starts after the first one."""
         self.refused = 0
-        """Connections turned away: wrong app or key, not RTMP, or while a publisher streams."""
+        """Connections turned away: wrong app or key, not RTMP, too slow, dropped to make room
+        for a newer one, or while a publisher streams."""
         self.publishers = 0
         """Publishers let through (a reconnecting egress counts again)."""
         self.pids: list[int] = []
@@ -137,10 +139,11 @@ class RtmpIngest:
         )
         self._server: asyncio.Server | None = None
         self._proc: asyncio.subprocess.Process | None = None
-        self._upstream: _Upstream | None = None
-        self._upstream_ready = asyncio.Event()
+        self._decoder: asyncio.StreamWriter | None = None
+        """The stdin of an ffmpeg no publisher has used yet."""
+        self._decoder_ready = asyncio.Event()
         self._streaming = False
-        self._pending = 0
+        self._admission = Admission(total=MAX_PENDING, per_address=MAX_PENDING_PER_ADDRESS)
         self._clients: set[asyncio.StreamWriter] = set()
         self._sessions: set[asyncio.Task[None]] = set()
         self._waiting_since = 0.0
@@ -156,6 +159,11 @@ class RtmpIngest:
     def audio_seconds(self) -> float:
         """Seconds of PCM decoded so far (handed to :meth:`chunks`, read or not)."""
         return self._bytes / BYTES_PER_SECOND
+
+    @property
+    def pending(self) -> int:
+        """Connections accepted that have not yet passed the gate nor been refused."""
+        return len(self._admission)
 
     @property
     def ffmpeg_pid(self) -> int | None:
@@ -179,7 +187,7 @@ class RtmpIngest:
             port = self.ports.acquire(self.preferred_port if attempt == 0 else None)
             try:
                 self._server = await asyncio.start_server(
-                    self._on_client, self.ports.host, port, backlog=8
+                    self._on_client, self.ports.host, port, backlog=_BACKLOG
                 )
             except OSError:
                 self.ports.release(port)  # lost a race with another process; try the next
@@ -192,7 +200,7 @@ class RtmpIngest:
         self._waiting_since = time.monotonic()
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         with contextlib.suppress(TimeoutError):  # if ffmpeg is slow, the egress retries anyway
-            await asyncio.wait_for(self._upstream_ready.wait(), _UPSTREAM_TIMEOUT)
+            await asyncio.wait_for(self._decoder_ready.wait(), _DECODER_TIMEOUT)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The decoded audio, ``chunk_bytes`` at a time, across publisher reconnections.
@@ -228,106 +236,94 @@ class RtmpIngest:
         _abort(writer)
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or self._streaming or self._pending >= _MAX_PENDING:
-            self._refuse(writer, "busy")
+        if self._closing or self._streaming:
+            self._refuse(writer, "a publisher is streaming" if self._streaming else "closing")
             return
         task = asyncio.current_task()
         if task is not None:
             self._sessions.add(task)
             task.add_done_callback(self._sessions.discard)
-        self._pending += 1
+        peer = writer.get_extra_info("peername")
+        pending, dropped = self._admission.admit(str(peer[0]) if peer else "", writer)
+        if dropped is not None:
+            _abort(dropped.writer)  # its own session sees its connection end and counts it
         self._clients.add(writer)
         try:
-            publish = await asyncio.wait_for(
-                accept_publish(reader, writer, app=self.app, stream_key=self._key),
-                self.handshake_timeout,
-            )
-        except (RtmpRefused, TimeoutError, asyncio.IncompleteReadError, OSError) as exc:
-            self._clients.discard(writer)
-            self._refuse(writer, str(exc) or type(exc).__name__)
-            return
+            publish = await self._authenticate(reader, writer, pending)
+            if publish is None:
+                return
+            if self._closing or self._streaming:
+                self._refuse(writer, "another publisher is streaming")
+                return
+            await self._stream(publish, writer)
         finally:
-            self._pending -= 1
-        if self._closing or self._streaming:
             self._clients.discard(writer)
-            self._refuse(writer, "another publisher is streaming")
-            return
+            _abort(writer)
+
+    async def _authenticate(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: Pending
+    ) -> Publish | None:
+        """The gate for one connection: its :class:`Publish`, or ``None`` once refused."""
+        try:
+            async with asyncio.timeout(self.handshake_timeout):
+                return await accept_publish(
+                    reader,
+                    writer,
+                    app=self.app,
+                    stream_key=self._key,
+                    hello_timeout=self.hello_timeout,
+                    on_progress=pending.advance,
+                )
+        except (RtmpRefused, TimeoutError, asyncio.IncompleteReadError, OSError) as exc:
+            if pending.dropped:
+                why = "dropped to make room for a newer connection"
+            elif isinstance(exc, TimeoutError) and pending.progress is Progress.ACCEPTED:
+                why = f"no RTMP handshake within {self.hello_timeout:g} s"
+            elif isinstance(exc, TimeoutError):
+                why = f"no publish within {self.handshake_timeout:g} s"
+            else:
+                why = str(exc) or type(exc).__name__
+            self._refuse(writer, why)
+            return None
+        finally:
+            self._admission.release(pending)
+
+    async def _stream(self, publish: Publish, writer: asyncio.StreamWriter) -> None:
+        """Relay an authenticated publisher to a fresh ffmpeg until it leaves or fails."""
         self._streaming = True
         self.publishers += 1
         self.publisher_at = time.monotonic()
         self.status = IngestStatus.STREAMING
         self._wake.set()
-        upstream: _Upstream | None = None
+        decoder: asyncio.StreamWriter | None = None
         try:
-            upstream = await self._take_upstream()
-            if upstream is None:
+            decoder = await self._take_decoder()
+            if decoder is None:
                 logger.warning("RTMP ingest on port %s: ffmpeg not ready", self.port)
                 return
-            upstream.writer.write(publish.replay)
             writer.write(publish.start_reply())
-            await self._splice(reader, upstream)
+            await relay_media(publish, writer, decoder, idle_timeout=self.idle_timeout)
+        except TimeoutError:
+            logger.warning("RTMP ingest on port %s: publisher silent, dropped", self.port)
+        except (RtmpRefused, OSError) as exc:
+            logger.warning("RTMP ingest on port %s: publisher dropped: %s", self.port, exc)
         finally:
-            if upstream is not None:
-                _abort(upstream.writer)
-            _abort(writer)
-            self._clients.discard(writer)
+            if decoder is not None:
+                decoder.close()  # ffmpeg decodes what it still holds, then exits 0
             self._streaming = False
             self._waiting_since = time.monotonic()
             if not self._closing:
                 self.status = IngestStatus.WAITING
             self._wake.set()
 
-    async def _take_upstream(self) -> _Upstream | None:
+    async def _take_decoder(self) -> asyncio.StreamWriter | None:
         try:
-            await asyncio.wait_for(self._upstream_ready.wait(), _UPSTREAM_TIMEOUT)
+            await asyncio.wait_for(self._decoder_ready.wait(), _DECODER_TIMEOUT)
         except TimeoutError:
             return None
-        upstream, self._upstream = self._upstream, None
-        self._upstream_ready.clear()
-        return upstream
-
-    async def _splice(self, client: asyncio.StreamReader, upstream: _Upstream) -> None:
-        """Client bytes to ffmpeg until either side closes; ffmpeg's replies are dropped.
-
-        When the publisher leaves, ffmpeg gets an orderly end of input and a moment to
-        decode what it holds, so the last audio is not lost and it exits cleanly. A publisher
-        silent for ``idle_timeout`` seconds is dropped: egress sends audio without pause, and
-        a half-open connection must not lock its own reconnection out.
-        """
-        last_data = time.monotonic()
-
-        async def forward() -> None:
-            nonlocal last_data
-            try:
-                while data := await client.read(65536):
-                    last_data = time.monotonic()
-                    upstream.writer.write(data)
-                    await upstream.writer.drain()
-            finally:
-                if not upstream.writer.transport.is_closing():
-                    upstream.writer.write_eof()
-
-        async def drop() -> None:
-            while await upstream.reader.read(65536):
-                pass
-
-        async def watch() -> None:
-            idle = 0.0
-            while idle < self.idle_timeout:  # a timer, not a condition to wait for
-                await asyncio.sleep(self.idle_timeout - idle)
-                idle = time.monotonic() - last_data
-            logger.warning("RTMP ingest on port %s: publisher silent, dropped", self.port)
-
-        tasks = [asyncio.ensure_future(job()) for job in (forward, drop, watch)]
-        forwarding, dropping, _ = tasks
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if forwarding in done:
-                await asyncio.wait({dropping}, timeout=STOP_GRACE)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        decoder, self._decoder = self._decoder, None
+        self._decoder_ready.clear()
+        return decoder
 
     # --- ffmpeg -------------------------------------------------------------------------------
 
@@ -358,21 +354,21 @@ class RtmpIngest:
 
     async def _run_ffmpeg(self) -> bool:
         """Run one ffmpeg until it exits; true when the run gave up waiting for a publisher."""
-        internal_port = free_loopback_port()
         proc = await asyncio.create_subprocess_exec(
-            *listener_command(self.ffmpeg, internal_port, self.app, self.accept_timeout),
-            stdin=asyncio.subprocess.DEVNULL,
+            *decoder_command(self.ffmpeg),
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         self._proc = proc
         self.pids.append(proc.pid)
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self._decoder = proc.stdin
+        self._decoder_ready.set()
         helpers = [
             asyncio.ensure_future(self._read_pcm(proc.stdout)),
             asyncio.ensure_future(self._read_stderr(proc.stderr)),
         ]
-        claim = asyncio.ensure_future(self._claim_upstream(proc, internal_port))
         exited = asyncio.ensure_future(proc.wait())
         gave_up = False
         try:
@@ -390,7 +386,7 @@ class RtmpIngest:
                 woken.cancel()
             await asyncio.gather(*helpers)
             if proc.returncode and not self._closing and not gave_up:
-                # 0 is a publisher that left (ffmpeg still prints "Input/output error").
+                # 0 is a publisher that left: the gate closed ffmpeg's input.
                 logger.warning(
                     "ffmpeg on RTMP port %s exited %s: %s",
                     self.port,
@@ -398,38 +394,14 @@ class RtmpIngest:
                     self.last_error,
                 )
         finally:
-            claim.cancel()
             for task in (*helpers, exited):
                 task.cancel()
-            await asyncio.gather(claim, *helpers, exited, return_exceptions=True)
-            if self._upstream is not None:  # claimed but never used: it dies with this ffmpeg
-                _abort(self._upstream.writer)
-                self._upstream = None
-                self._upstream_ready.clear()
+            await asyncio.gather(*helpers, exited, return_exceptions=True)
+            if self._decoder is proc.stdin:  # never used: it dies with this ffmpeg
+                self._decoder = None
+                self._decoder_ready.clear()
+                proc.stdin.close()
         return gave_up
-
-    async def _claim_upstream(self, proc: asyncio.subprocess.Process, port: int) -> None:
-        """Connect to the new ffmpeg as soon as it listens and handshake, so nobody else can."""
-        deadline = time.monotonic() + _UPSTREAM_TIMEOUT
-        while proc.returncode is None and time.monotonic() < deadline:
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.01)
-                continue
-            try:
-                await asyncio.wait_for(client_handshake(reader, writer), _UPSTREAM_TIMEOUT)
-                if not connection_belongs_to(proc.pid, writer):
-                    raise ConnectionError("the internal port is not this ffmpeg's")
-            except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
-                _abort(writer)
-                if not self._closing:
-                    logger.warning("RTMP ingest on port %s: %s; new ffmpeg", self.port, exc)
-                break
-            self._upstream = _Upstream(reader, writer)
-            self._upstream_ready.set()
-            return
-        await end_process(proc)
 
     async def _read_pcm(self, stdout: asyncio.StreamReader) -> None:
         size = self.chunk_bytes
