@@ -39,6 +39,20 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(params=["redis", "embedded"])
+def layer(request, settings):
+    """The distributed mode's channel layer (Redis pub/sub, as CI configures the tests) and the
+    embedded mode's in-memory one (``make run``)."""
+    if request.param == "embedded":
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "rooms.layers.EmbeddedChannelLayer",
+                "CONFIG": {"capacity": 2000},
+            }
+        }
+    return request.param
+
+
 async def _transcript(user, slug: str) -> Client:
     client = Client(user, slug)
     await client.connect()
@@ -65,8 +79,10 @@ def _remove(space, user, by) -> None:
 
 
 async def test_removing_a_member_closes_their_transcript_and_signal_sockets_with_4003(
-    owner, member, space, video_session
+    layer, owner, member, space, video_session
 ):
+    expected = {"embedded": "EmbeddedChannelLayer", "redis": "RedisPubSubChannelLayer"}[layer]
+    assert type(get_channel_layer()).__name__ == expected
     transcript = await _transcript(member, video_session.slug)
     peer = Peer(member, video_session.slug)
     await peer.join()
@@ -190,7 +206,7 @@ async def test_a_rolled_back_removal_closes_nothing(owner, member, space, video_
 
 
 async def test_deleting_the_session_closes_every_socket_of_it_with_4003(
-    owner, member, video_session
+    layer, owner, member, video_session
 ):
     sockets = [
         await _transcript(member, video_session.slug),
@@ -207,7 +223,7 @@ async def test_deleting_the_session_closes_every_socket_of_it_with_4003(
 
 
 async def test_deleting_the_space_closes_every_members_sockets_with_4003(
-    owner, member, space, video_session
+    layer, owner, member, space, video_session
 ):
     sockets = [
         await _transcript(member, video_session.slug),
