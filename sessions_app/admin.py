@@ -1,9 +1,17 @@
+from collections.abc import Iterable
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from sessions_app.analysis.services import analysis_request
+from sessions_app.forms import LANGUAGE_CHOICES
 from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
+from transcription.limits import language_name
+from transcription.pricing import format_clock
 from transcription.usage_admin import SessionCostAdminMixin
 
 
@@ -16,13 +24,36 @@ class ParticipantInline(admin.TabularInline):
     show_change_link = True
 
 
+class VideoSessionForm(forms.ModelForm):
+    """Languages as choices, not JSON: none ticked means "detect automatically"."""
+
+    languages = forms.MultipleChoiceField(
+        choices=[(code, label) for code, label in LANGUAGE_CHOICES if code != "auto"],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: the speech engine detects the language.",
+    )
+
+    class Meta:
+        model = VideoSession
+        fields = ["title", "space", "created_by", "status", "languages", "peer_to_peer"]
+        help_texts = {
+            "peer_to_peer": "With LiveKit: the browsers connect to each other directly instead "
+            "of through the video server. Without LiveKit every session is peer to peer, "
+            "whatever this says.",
+        }
+
+
 @admin.register(VideoSession)
 class VideoSessionAdmin(SessionCostAdminMixin, admin.ModelAdmin):
+    form = VideoSessionForm
     list_display = [
         "title",
         "slug",
         "space",
         "status",
+        "language_names",
+        "video",
         "created_by",
         "created_at",
         "ended_at",
@@ -32,6 +63,7 @@ class VideoSessionAdmin(SessionCostAdminMixin, admin.ModelAdmin):
     search_fields = ["title", "slug", "space__name", "created_by__email"]
     readonly_fields = [
         "slug",
+        "video",
         "created_at",
         "started_at",
         "ended_at",
@@ -41,6 +73,17 @@ class VideoSessionAdmin(SessionCostAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["space", "created_by"]
     date_hierarchy = "created_at"
     inlines = [ParticipantInline]
+
+    @admin.display(description="languages")
+    def language_names(self, session: VideoSession) -> str:
+        return ", ".join(language_name(code) for code in session.languages) or "detect"
+
+    @admin.display(description="video")
+    def video(self, session: VideoSession) -> str:
+        """How its video actually flows (the checkbox alone does not say without LiveKit)."""
+        if session.uses_livekit:
+            return "LiveKit (video server)"
+        return "peer-to-peer" if session.peer_to_peer else "peer-to-peer (LiveKit is off)"
 
 
 @admin.register(Participant)
@@ -62,16 +105,72 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
         "status",
         "provider",
         "summary",
-        "topics",
-        "action_items",
-        "speaker_stats",
+        "topics_list",
+        "action_items_list",
+        "speaker_stats_table",
         "error",
         "attempts",
         "created_at",
         "started_at",
         "finished_at",
+        "transcript_edited_at",
     ]
+    exclude = ["topics", "action_items", "speaker_stats"]
     actions = ["rerun"]
+
+    @admin.display(description="topics")
+    def topics_list(self, analysis: SessionAnalysis) -> str:
+        return _html_list(str(topic) for topic in analysis.topics or [])
+
+    @admin.display(description="action items")
+    def action_items_list(self, analysis: SessionAnalysis) -> str:
+        items = []
+        for item in analysis.action_items or []:
+            item = item if isinstance(item, dict) else {"text": item}
+            extra = [
+                value
+                for value in (
+                    item.get("owner"),
+                    item.get("due"),
+                    format_clock(item["start"]) if item.get("start") is not None else None,
+                )
+                if value
+            ]
+            items.append(
+                format_html(
+                    '{} <span class="quiet">{}</span>',
+                    item.get("text", ""),
+                    " · ".join(str(v) for v in extra),
+                )
+                if extra
+                else format_html("{}", item.get("text", ""))
+            )
+        return _html_list(items)
+
+    @admin.display(description="speaker stats")
+    def speaker_stats_table(self, analysis: SessionAnalysis) -> str:
+        stats = [s for s in analysis.speaker_stats or [] if isinstance(s, dict)]
+        if not stats:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    s.get("name") or s.get("identity") or "Room",
+                    format_clock(s.get("talk_seconds")),
+                    s.get("words", ""),
+                    s.get("wpm", ""),
+                    s.get("turns", ""),
+                )
+                for s in stats
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>speaker</th><th>talk time</th><th>words</th>"
+            "<th>words/min</th><th>turns</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.action(description="Re-run the analysis of the selected sessions")
     def rerun(self, request: HttpRequest, queryset: QuerySet[SessionAnalysis]) -> None:
@@ -79,14 +178,41 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
         for analysis in queryset.select_related("session"):
             analysis_request(session=analysis.session)
             count += 1
-        self.message_user(request, f"{count} analyses queued again.", messages.SUCCESS)
+        message = ngettext(
+            "%(count)d analysis queued again.", "%(count)d analyses queued again.", count
+        ) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS)
+
+
+def _html_list(items: Iterable[str]) -> str:
+    items = list(items)
+    if not items:
+        return "—"
+    return format_html(
+        '<ul class="readable-list">{}</ul>',
+        format_html_join("", "<li>{}</li>", ((i,) for i in items)),
+    )
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["title", "space", "session", "assignee", "owner_name", "due_phrase", "done"]
-    list_filter = ["done", "created_at"]
-    search_fields = ["title", "owner_name", "space__name", "session__slug"]
+    """Tasks and proposals. A task added here is ACCEPTED (the model's default): an admin's
+    decision, like a member's."""
+
+    list_display = [
+        "title",
+        "status",
+        "space",
+        "session",
+        "assignee",
+        "owner_name",
+        "due_phrase",
+        "low_confidence",
+        "done",
+    ]
+    list_filter = ["status", "done", "low_confidence", "created_at"]
+    search_fields = ["title", "proposed_title", "owner_name", "space__name", "session__slug"]
     list_select_related = ["space", "session", "assignee"]
-    autocomplete_fields = ["space", "assignee", "done_by"]
+    autocomplete_fields = ["space", "assignee", "done_by", "accepted_by", "dismissed_by"]
     raw_id_fields = ["session", "analysis"]
+    readonly_fields = ["proposed_title", "low_confidence"]

@@ -10,6 +10,7 @@ class SessionsAppConfig(AppConfig):
         from sessions_app import handlers
         from sessions_app.models import VideoSession
         from spaces.models import SpaceMember
+        from transcription.events import transcript_edited
 
         post_delete.connect(
             handlers.session_deleted, sender=VideoSession, dispatch_uid="session-deleted"
@@ -17,3 +18,4 @@ class SessionsAppConfig(AppConfig):
         post_delete.connect(
             handlers.membership_deleted, sender=SpaceMember, dispatch_uid="participants-leave"
         )
+        transcript_edited.connect(handlers.transcript_edited, dispatch_uid="analysis-stale")

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from sessions_app.analysis.services import analysis_mark_stale
 from sessions_app.mesh import mesh_group
 from sessions_app.models import VideoSession
 from sessions_app.services import participants_leave_space
@@ -23,3 +24,10 @@ def membership_deleted(sender: type[SpaceMember], instance: SpaceMember, **kwarg
     """Someone who left a space is no longer in its sessions (lists, participant limits)."""
     space_id, user_id = instance.space_id, instance.user_id
     transaction.on_commit(lambda: participants_leave_space(space_id=space_id, user_id=user_id))
+
+
+def transcript_edited(sender: object, session_id: int, **kwargs: Any) -> None:
+    """People corrected the transcript: an analysis made before says so and offers a re-run."""
+    session = VideoSession.objects.filter(pk=session_id).first()
+    if session is not None:
+        analysis_mark_stale(session=session)

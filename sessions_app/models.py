@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from spaces.models import Space
 
@@ -113,10 +114,10 @@ class SessionAnalysis(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        RUNNING = "RUNNING", "Running"
-        DONE = "DONE", "Done"
-        FAILED = "FAILED", "Failed"
+        PENDING = "PENDING", _("Pending")
+        RUNNING = "RUNNING", _("Running")
+        DONE = "DONE", _("Done")
+        FAILED = "FAILED", _("Failed")
 
     session = models.OneToOneField(VideoSession, on_delete=models.CASCADE, related_name="analysis")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
@@ -135,6 +136,8 @@ class SessionAnalysis(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the transcript was last edited (``analysis_mark_stale``); cleared by a re-run.
+    transcript_edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "session analyses"
@@ -143,9 +146,30 @@ class SessionAnalysis(models.Model):
     def __str__(self) -> str:
         return f"Analysis of {self.session.slug} ({self.status})"
 
+    @property
+    def is_stale(self) -> bool:
+        """The transcript was edited after this analysis read it (an edit made while it was
+        still waiting to start is part of what it read)."""
+        return (
+            self.transcript_edited_at is not None
+            and self.started_at is not None
+            and self.transcript_edited_at > self.started_at
+        )
+
 
 class Task(models.Model):
-    """An action item of a session, kept as a to-do in the session's space."""
+    """An action item of a session, kept as a to-do in the session's space.
+
+    The analysis only *proposes* tasks (PROPOSED); a member of the space accepts one, possibly
+    editing its title, assignee and due date (ACCEPTED: a task of the space, which can be done),
+    or dismisses it (DISMISSED: kept so that a re-run does not propose it again). Tasks made
+    without the analysis (the admin) are ACCEPTED from the start.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "PROPOSED", _("Proposed")
+        ACCEPTED = "ACCEPTED", _("Accepted")
+        DISMISSED = "DISMISSED", _("Dismissed")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="tasks")
     session = models.ForeignKey(
@@ -154,7 +178,11 @@ class Task(models.Model):
     analysis = models.ForeignKey(
         SessionAnalysis, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
     )
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACCEPTED)
     title = models.CharField(max_length=500)
+    # The action item as the analysis proposed it: a re-run recognises its items by this
+    # (normalised), whatever title the person who accepted it chose.
+    proposed_title = models.CharField(max_length=500, blank=True)
     # The member the owner's name matched, if any; ``owner_name`` keeps what was said.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -165,8 +193,28 @@ class Task(models.Model):
     )
     owner_name = models.CharField(max_length=120, blank=True)
     due_phrase = models.CharField(max_length=120, blank=True)
+    # A date picked when accepting (``due_phrase`` keeps the words, as said or as typed).
+    due_date = models.DateField(null=True, blank=True)
     # Seconds since the session started: the transcript moment the item was said.
     start_seconds = models.FloatField(null=True, blank=True)
+    # Drawn from speech the recogniser was unsure of (below settings.TRANSCRIPT_LOW_CONFIDENCE).
+    low_confidence = models.BooleanField(default=False)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks_accepted",
+    )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks_dismissed",
+    )
     done = models.BooleanField(default=False)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
@@ -181,9 +229,16 @@ class Task(models.Model):
     class Meta:
         ordering = ["done", "-created_at", "id"]
         indexes = [
-            models.Index(fields=["space", "done", "-created_at"]),
+            models.Index(fields=["space", "status", "done", "-created_at"]),
             models.Index(fields=["session"]),
             models.Index(fields=["assignee", "done"]),
+        ]
+        constraints = [
+            # Only a task of the space can be done; a proposal is accepted first.
+            models.CheckConstraint(
+                condition=models.Q(done=False) | models.Q(status="ACCEPTED"),
+                name="task_done_only_when_accepted",
+            )
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,7 @@
 """Access-checked reads of sessions: only members of the session's space see it."""
 
+import uuid
+
 from django.db.models import F, QuerySet
 from django.http import Http404
 
@@ -61,15 +63,44 @@ def session_is_host(*, session: VideoSession, user: User) -> bool:
     return session_can_end(session=session, user=user)
 
 
-def task_list_for_space(*, space: Space, done: bool | None = None) -> QuerySet[Task]:
-    """Tasks of a space (open first); the caller has already checked membership."""
-    tasks = space.tasks.select_related("assignee", "session", "done_by")
+def task_list_for_space(
+    *, space: Space, done: bool | None = None, status: str = Task.Status.ACCEPTED
+) -> QuerySet[Task]:
+    """Tasks of a space in one state (open first); the caller has already checked membership.
+
+    By default the space's tasks proper: the accepted ones. ``status=PROPOSED`` lists what
+    the analyses propose and nobody has accepted or dismissed yet.
+    """
+    tasks = space.tasks.filter(status=status).select_related(
+        "assignee", "session", "done_by", "accepted_by", "dismissed_by"
+    )
     if done is not None:
         tasks = tasks.filter(done=done)
     # Latest session first, and within a session in the order they were said.
     return tasks.order_by(
         "done", F("session__ended_at").desc(nulls_last=True), "start_seconds", "id"
     )
+
+
+def task_list_for_session(*, session: VideoSession) -> QuerySet[Task]:
+    """Every task the session's analysis proposed, in any state, in the order they were said;
+    the caller fetched ``session`` through an access-checked selector."""
+    return session.tasks.select_related("assignee", "accepted_by", "dismissed_by").order_by(
+        "start_seconds", "id"
+    )
+
+
+def task_assignee_get(*, space: Space, identity: str) -> User | None:
+    """The member of ``space`` whose participant identity (``u-<hex>``) is ``identity``, else
+    None (no such person, or not a member: the caller cannot tell which)."""
+    hex_id = identity.removeprefix("u-")
+    try:
+        public_id = uuid.UUID(hex=hex_id)
+    except ValueError:
+        return None
+    if not identity.startswith("u-") or public_id.hex != hex_id.lower():
+        return None
+    return User.objects.filter(public_id=public_id, memberships__space=space).first()
 
 
 def task_get_for_user(*, user: User, task_id: int) -> Task:

@@ -9,6 +9,8 @@ urlpatterns = [
     path("<str:slug>/end/", views.session_end, name="end"),
     path("<str:slug>/analysis/", analysis_views.analysis_card, name="analysis-partial"),
     path("tasks/<int:task_id>/done/", analysis_views.task_done, name="task-done"),
+    path("tasks/<int:task_id>/accept/", analysis_views.task_accept, name="task-accept"),
+    path("tasks/<int:task_id>/dismiss/", analysis_views.task_dismiss, name="task-dismiss"),
 ]
 
 space_session_urlpatterns = [
@@ -49,4 +51,12 @@ api_urlpatterns = [
         "spaces/<slug:slug>/tasks", analysis_api.SpaceTaskListApi.as_view(), name="api-space-tasks"
     ),
     path("tasks/<int:task_id>", analysis_api.TaskUpdateApi.as_view(), name="api-task-update"),
+    path(
+        "tasks/<int:task_id>/accept", analysis_api.TaskAcceptApi.as_view(), name="api-task-accept"
+    ),
+    path(
+        "tasks/<int:task_id>/dismiss",
+        analysis_api.TaskDismissApi.as_view(),
+        name="api-task-dismiss",
+    ),
 ]

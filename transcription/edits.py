@@ -116,9 +116,11 @@ def _state(segment: TranscriptSegment) -> dict[str, Any]:
 
 def _apply(segment: TranscriptSegment, state: dict[str, Any]) -> None:
     if state["text"] != segment.text:
-        # The recognised words (and their confidences) describe the recognised text only; a
-        # revert to that text brings them back from the revision that set them aside.
+        # The engine's confidence and words describe the recognised text only (a person's
+        # text is not "unsure"); a revert to that text brings them back from the revision that
+        # set them aside.
         segment.words = state.get("words")
+        segment.confidence = state.get("confidence")
     segment.text = state["text"]
     segment.speaker_identity = state["speaker_identity"]
     segment.speaker_name = state["speaker_name"]
@@ -144,16 +146,17 @@ def _record(
     changed = []
     for segment, after in segments:
         before = _state(segment)
-        if before == {k: v for k, v in after.items() if k != "words"}:
+        if before == {k: v for k, v in after.items() if k not in ("words", "confidence")}:
             continue
         if after["text"] != before["text"]:
-            before["words"] = segment.words
+            before["words"], before["confidence"] = segment.words, segment.confidence
         _apply(segment, after)
         segment.revision += 1
         segment.save(
             update_fields=[
                 "text",
                 "words",
+                "confidence",
                 "speaker_identity",
                 "speaker_name",
                 "participant",

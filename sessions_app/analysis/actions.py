@@ -10,12 +10,16 @@ Recognised forms (case-insensitive, after fillers like "okay, so"):
 
 Due phrases such as "by Friday", "tomorrow", "next week", "by the end of the month" and
 "on March 3" are kept as said.
+
+What follows the frame must be a verb and its object (``grammar.py``): a misrecognised
+fragment such as "we will then direct the other white" is not an action item.
 """
 
 from __future__ import annotations
 
 import re
 
+from sessions_app.analysis.grammar import has_verb_and_object
 from sessions_app.analysis.text import STOPWORDS, Sentence
 from sessions_app.analysis.types import ActionItem
 
@@ -51,7 +55,7 @@ _FILLERS = re.compile(
 )
 _NAME = r"(?P<name>[A-Za-z][\w'-]*(?: [A-Z][\w'-]*)?)"
 _SELF = re.compile(
-    r"^i(?:'ll| will| am going to|'m going to|'m gonna| can take| will take| shall)\s+"
+    r"^i(?:'ll| will| am going to|'m going to|'m gonna|(?P<take> can take| will take)| shall)\s+"
     r"(?:also\s+|then\s+|just\s+|definitely\s+)?(?P<rest>.+)",
     re.IGNORECASE,
 )
@@ -62,27 +66,26 @@ _TEAM = re.compile(
     re.IGNORECASE,
 )
 _NAMED_WILL = re.compile(
-    rf"^{_NAME}(?:'ll| will| is going to| is gonna| can take| agreed to)\s+(?P<rest>.+)"
+    rf"^{_NAME}(?:'ll| will| is going to| is gonna|(?P<take> can take)| agreed to)\s+(?P<rest>.+)"
 )
 _NAMED_ASK = re.compile(
     rf"\b{_NAME}\s*,\s*(?:can|could|would|will) you(?: please)?\s+(?P<rest>.+)"
     rf"|\b{_NAME.replace('name', 'name2')}\s*,\s*please\s+(?P<rest2>.+)"
 )
 _ACTION_LABEL = re.compile(r"^action items?\s*[:\-\u2013]?\s*(?P<rest>.+)", re.IGNORECASE)
-_LABEL_OWNER = re.compile(rf"^{_NAME}\s+(?:to|will|should|needs to)\s+\S")
+_LABEL_OWNER = re.compile(rf"^{_NAME}\s+(?:to|will|should|needs to)\s+(?=\S)")
 _CLAUSE_SPLIT = re.compile(r"[,;:]\s+|\s+(?:and then|so|and)\s+(?=i\b|i'll|we\b|let's)", re.I)
 
 # Things people say with "I'll" / "let's" that are not commitments.
 _NOT_TASKS = re.compile(
     r"^(?:be\b|say\b|tell you|admit|just say|be honest|see you|talk to you|leave it|"
-    r"pass\b|stop there|start\b|get started|begin\b|move on|go\b|wrap|see\b|hear\b|"
+    r"pass\b|stop there|start\b|get started|begin\b|move on|go\b(?! ahead and)|wrap|see\b|hear\b|"
     r"talk about|think\b|try to remember|take a look at the agenda|keep it short|"
     r"welcome|recap|dive in|kick off|jump in|share my screen|share the screen|stop sharing|"
     r"show you|walk you through|hand (?:it )?over|turn it over|mute|unmute|drop off|"
     r"have to (?:drop|leave|run)|leave now|be right back|be back)",
     re.IGNORECASE,
 )
-_MIN_TASK_WORDS = 2
 
 
 class NameBook:
@@ -118,9 +121,14 @@ def due_phrase(text: str) -> str | None:
     return None
 
 
-def _is_task(rest: str) -> bool:
+def _is_task(rest: str, *, verb_given: bool = False) -> bool:
+    """Whether ``rest`` (what follows the frame) is something to do: a verb and its object,
+    and none of the things people say that are not commitments."""
     rest = rest.strip()
-    return len(rest.split()) >= _MIN_TASK_WORDS and not _NOT_TASKS.match(rest)
+    if _NOT_TASKS.match(rest):
+        return False
+    due = due_phrase(rest)
+    return has_verb_and_object(rest.replace(due, " ") if due else rest, verb_given=verb_given)
 
 
 def _strip_fillers(text: str) -> str:
@@ -132,19 +140,24 @@ def _clause_owner(clause: str, speaker: str | None, names: NameBook) -> tuple[bo
     clause = _strip_fillers(clause)
     label = _ACTION_LABEL.match(clause)
     if label:
-        owner_match = _LABEL_OWNER.match(label.group("rest"))
+        rest = label.group("rest")
+        owner_match = _LABEL_OWNER.match(rest)
         owner = names.resolve(owner_match.group("name")) if owner_match else None
-        return True, owner
+        # "Carol to book the venue": the task follows the owner (unless "Carol" was the verb).
+        task = rest[owner_match.end() :] if owner_match else rest
+        return (_is_task(task) or _is_task(rest)), owner
     match = _SELF.match(clause)
     if match:
-        if clause.endswith("?") or not _is_task(match.group("rest")):
+        verb_given = match.group("take") is not None
+        if clause.endswith("?") or not _is_task(match.group("rest"), verb_given=verb_given):
             return False, None
         return True, speaker
     match = _TEAM.match(clause)
     if match:
         return (_is_task(match.group("rest")) and not clause.endswith("?")), None
     match = _NAMED_WILL.match(clause)
-    if match and _is_task(match.group("rest")) and not clause.endswith("?"):
+    verb_given = match is not None and match.group("take") is not None
+    if match and _is_task(match.group("rest"), verb_given=verb_given) and not clause.endswith("?"):
         owner = names.resolve(match.group("name"))
         if owner is not None:
             return True, owner

@@ -29,7 +29,10 @@ SYSTEM_PROMPT = (
     '{"summary": string (3 to 6 sentences), "topics": [up to 8 short noun phrases], '
     '"action_items": [{"text": string, "owner": speaker or person named, or null, '
     '"due": the due phrase as said (e.g. "by Friday"), or null, '
-    '"start": the [seconds] number of the line it was said on, or null}]}.'
+    '"start": the [seconds] number of the line it was said on, or null}]}. '
+    "The transcript comes from speech recognition and may contain misheard words: an action "
+    "item must name something to do and what it is done to (a verb and its object); leave out "
+    "lines that do not make sense as said."
 )
 COMBINE_PROMPT = (
     "Below are summaries and topics of consecutive parts of one meeting. Combine them. "

@@ -52,7 +52,9 @@ def _tfidf_matrix(docs: list[list[str]]) -> np.ndarray:
     for doc in docs:
         df.update(set(doc))
     n = len(docs)
-    vocab = {term: i for i, term in enumerate(t for t, c in df.items() if c >= 2 or n < 8)}
+    # Sorted: the column order (and so float32 rounding and ties) must not depend on the
+    # process's string hash seed, or the same transcript could get another summary.
+    vocab = {term: i for i, term in enumerate(sorted(t for t, c in df.items() if c >= 2 or n < 8))}
     matrix = np.zeros((n, len(vocab)), dtype=np.float32)
     if not vocab:
         return matrix

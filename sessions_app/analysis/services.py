@@ -1,29 +1,38 @@
-"""Writes for session analyses and the tasks they create.
+"""Writes for session analyses and the tasks they propose.
 
 Lifecycle: ``analysis_request`` (PENDING, task launched after commit) → ``analysis_claim``
 (conditional update to RUNNING, so a task queued twice runs once) → ``analysis_execute``
-(DONE, tasks upserted) or ``analysis_fail`` (back to PENDING for a retry, or FAILED).
+(DONE, action items proposed as tasks) or ``analysis_fail`` (back to PENDING for a retry, or
+FAILED). ``analysis_mark_stale`` records a transcript edit made after the analysis read it.
+
+Tasks: the analysis proposes (PROPOSED); any member of the space accepts a proposal, editing it
+if they like (``task_accept``: ACCEPTED, a task of the space that can be done) or dismisses it
+(``task_dismiss``: DISMISSED, never proposed again for that session).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import re
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from identity.models import User
-from rooms.errors import Conflict, Forbidden
+from rooms.errors import Conflict, DomainError, Forbidden
 from sessions_app.analysis import analyse
+from sessions_app.analysis.confidence import mark_low_confidence, segment_confidence
 from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
 from sessions_app.models import SessionAnalysis, Task, VideoSession
 from sessions_app.selectors import session_can_end
-from spaces.models import Space
+from spaces.models import Space, SpaceMember
 
 logger = logging.getLogger(__name__)
 S = SessionAnalysis.Status
@@ -38,6 +47,7 @@ _RESET = {
     "attempts": 0,
     "started_at": None,
     "finished_at": None,
+    "transcript_edited_at": None,
 }
 _SETTLE_POLL_SECONDS = 0.25
 
@@ -153,19 +163,30 @@ def analysis_input(*, session: VideoSession) -> AnalysisInput:
     rows = (
         TranscriptSegment.objects.filter(session=session)
         .order_by("start_offset", "id")
-        .values_list("speaker_identity", "speaker_name", "text", "start_offset", "end_offset")
+        .values_list(
+            "speaker_identity",
+            "speaker_name",
+            "text",
+            "start_offset",
+            "end_offset",
+            "confidence",
+            "words",
+        )
     )
+    utterances = [
+        Utterance(identity, name, text, start, end, segment_confidence(confidence, words))
+        for identity, name, text, start, end, confidence, words in rows
+    ]
     names = list(session.participants.values_list("name", flat=True))
     names += [m.user.name for m in session.space.memberships.select_related("user")]
-    return AnalysisInput(
-        utterances=[Utterance(*row) for row in rows], known_names=list(dict.fromkeys(names))
-    )
+    return AnalysisInput(utterances=utterances, known_names=list(dict.fromkeys(names)))
 
 
 def analysis_execute(
     *, analysis: SessionAnalysis, wait_for_transcript: bool = True
 ) -> SessionAnalysis:
-    """Analyse the transcript of a claimed analysis and store the result and its tasks.
+    """Analyse the transcript of a claimed analysis, store the result and propose its action
+    items as tasks (those said in speech below ``TRANSCRIPT_LOW_CONFIDENCE`` marked so).
 
     With ``wait_for_transcript``, live runs are first given time to flush their last finals.
     A result is stored only while the row is still this claim (RUNNING, same ``started_at``):
@@ -174,7 +195,11 @@ def analysis_execute(
     session = analysis.session
     if wait_for_transcript:
         transcript_wait_settled(session_id=session.pk)
-    result = analyse(analysis_input(session=session))
+    data = analysis_input(session=session)
+    result = analyse(data)
+    items = mark_low_confidence(
+        result.action_items, data.utterances, threshold=settings.TRANSCRIPT_LOW_CONFIDENCE
+    )
     with transaction.atomic():
         stored = SessionAnalysis.objects.filter(
             pk=analysis.pk, status=S.RUNNING, started_at=analysis.started_at
@@ -183,13 +208,13 @@ def analysis_execute(
             provider=result.provider,
             summary=result.summary,
             topics=result.topics,
-            action_items=list(result.action_items),
+            action_items=items,
             speaker_stats=list(result.speaker_stats),
             error=result.note,
             finished_at=timezone.now(),
         )
         if stored:
-            tasks_sync_from_analysis(analysis=analysis, items=result.action_items)
+            tasks_sync_from_analysis(analysis=analysis, items=items)
     analysis.refresh_from_db()
     return analysis
 
@@ -203,6 +228,17 @@ def analysis_fail(*, analysis: SessionAnalysis, error: str, final: bool) -> None
         error=error[:2000],
         finished_at=timezone.now() if final else None,
     )
+
+
+def analysis_mark_stale(*, session: VideoSession) -> bool:
+    """Record that the session's transcript changed: an analysis that had already read it is
+    then stale (``SessionAnalysis.is_stale``), and the finished page says so and offers the
+    re-run. Call it whenever a person edits the transcript (in the edit's transaction or after
+    it). A re-run clears the mark. False when the session has no analysis (nothing to mark)."""
+    marked = SessionAnalysis.objects.filter(session=session).update(
+        transcript_edited_at=timezone.now()
+    )
+    return bool(marked)
 
 
 # --- Tasks ------------------------------------------------------------------------------------
@@ -227,35 +263,149 @@ class MemberMatcher:
         return self._full.get(key) or self._first.get(key) or self._first.get(key.split(" ")[0])
 
 
+_NON_WORD = re.compile(r"\W+")
+TS = Task.Status
+
+
+def task_title_key(title: str) -> str:
+    """A title normalised for matching: case, punctuation and spacing ignored."""
+    return _NON_WORD.sub(" ", title.lower()).strip()
+
+
 def tasks_sync_from_analysis(*, analysis: SessionAnalysis, items: list[ActionItem]) -> None:
-    """Make the session's tasks match ``items``: same title → updated (done state kept), new →
-    created, open tasks of a previous run that are gone → deleted. Runs inside the caller's
-    transaction; running it twice creates nothing twice."""
+    """Propose ``items`` as tasks of the session's space.
+
+    Items are matched to the session's tasks by normalised proposed title. A new item becomes a
+    PROPOSED task; a proposal already made is refreshed (owner, due, moment, low confidence).
+    An item a person accepted or dismissed is left exactly as they decided: it is not proposed
+    again and not changed. Proposals of an earlier run that this run no longer makes are
+    deleted. Runs inside the caller's transaction; running it twice creates nothing twice.
+    """
     session = analysis.session
     matcher = MemberMatcher(session.space)
-    existing = {task.title: task for task in Task.objects.filter(session=session)}
+    existing: dict[str, Task] = {}
+    # People's decisions first: a decided task wins a title over a stray proposal.
+    tasks = Task.objects.filter(session=session).order_by("id")
+    for task in sorted(tasks, key=lambda t: t.status == TS.PROPOSED):
+        existing.setdefault(task_title_key(task.proposed_title or task.title), task)
     kept: set[int] = set()
     for item in items:
-        title = item["text"][:500]
+        title = item["text"].strip()[:500]
+        key = task_title_key(title)
+        if not key:
+            continue
+        task = existing.get(key)
+        if task is not None and task.status != TS.PROPOSED:
+            continue
         fields = {
             "analysis": analysis,
+            "title": title,
+            "proposed_title": title,
             "assignee": matcher.match(item["owner"]),
             "owner_name": (item["owner"] or "")[:120],
             "due_phrase": (item["due"] or "")[:120],
             "start_seconds": item["start"],
+            "low_confidence": bool(item.get("low_confidence", False)),
         }
-        task = existing.get(title)
         if task is None:
-            task = Task.objects.create(space=session.space, session=session, title=title, **fields)
-            existing[title] = task
+            task = Task.objects.create(
+                space=session.space, session=session, status=TS.PROPOSED, **fields
+            )
+            existing[key] = task
         else:
             Task.objects.filter(pk=task.pk).update(**fields)
         kept.add(task.pk)
-    Task.objects.filter(session=session, done=False).exclude(pk__in=kept).delete()
+    Task.objects.filter(session=session, status=TS.PROPOSED).exclude(pk__in=kept).delete()
+
+
+class Unchanged(enum.Enum):
+    """``task_accept``'s default for a field the person left as proposed."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+def _not_proposed(task: Task) -> Conflict:
+    """Why ``task`` is no longer a proposal to decide on."""
+    status = Task.objects.filter(pk=task.pk).values_list("status", flat=True).first()
+    if status == TS.ACCEPTED:
+        message = _("This task was already accepted.")
+    elif status == TS.DISMISSED:
+        message = _("This proposal was dismissed.")
+    else:
+        message = _("This proposal is gone: the analysis was run again without it.")
+    return Conflict(message, code="task_not_proposed")
+
+
+def task_accept(
+    *,
+    task: Task,
+    by: User,
+    title: str | None = None,
+    assignee: User | Unchanged | None = UNCHANGED,
+    due_phrase: str | None = None,
+    due_date: date | Unchanged | None = UNCHANGED,
+) -> Task:
+    """Make a proposed task a task of its space, with the person's edits.
+
+    Any member of the space may accept (the caller fetched ``task`` through
+    ``task_get_for_user``). ``title``: None keeps the proposed one; it may not be blank.
+    ``assignee``: a member of the space, None for nobody (the owner's name said is dropped), or
+    left unchanged. ``due_phrase``: None keeps it, "" clears it. Raises ``Conflict``
+    (``task_not_proposed``) when it was accepted or dismissed meanwhile (by someone else).
+    """
+    fields: dict[str, object] = {}
+    if title is not None:
+        title = " ".join(title.split())[:500]
+        if not title:
+            raise DomainError(_("A task needs a title."), code="title_blank")
+        fields["title"] = title
+    if assignee is None:
+        fields.update(assignee=None, owner_name="")
+    elif not isinstance(assignee, Unchanged):
+        if not SpaceMember.objects.filter(space_id=task.space_id, user_id=assignee.pk).exists():
+            raise DomainError(
+                _("A task can be assigned to a member of its space only."),
+                code="assignee_not_member",
+            )
+        fields.update(assignee=assignee, owner_name=assignee.name[:120])
+    if due_phrase is not None:
+        fields["due_phrase"] = " ".join(due_phrase.split())[:120]
+    if not isinstance(due_date, Unchanged):
+        fields["due_date"] = due_date
+    accepted = Task.objects.filter(pk=task.pk, status=TS.PROPOSED).update(
+        status=TS.ACCEPTED, accepted_by=by, accepted_at=timezone.now(), **fields
+    )
+    if not accepted:
+        raise _not_proposed(task)
+    task.refresh_from_db()
+    return task
+
+
+def task_dismiss(*, task: Task, by: User) -> Task:
+    """Dismiss a proposed task: it is no task of the space, and a re-run of the analysis does
+    not propose it again. Any member of the space may dismiss (the caller fetched ``task``
+    through ``task_get_for_user``). Raises ``Conflict`` (``task_not_proposed``) when it was
+    accepted or dismissed meanwhile."""
+    dismissed = Task.objects.filter(pk=task.pk, status=TS.PROPOSED).update(
+        status=TS.DISMISSED, dismissed_by=by, dismissed_at=timezone.now()
+    )
+    if not dismissed:
+        raise _not_proposed(task)
+    task.refresh_from_db()
+    return task
 
 
 def task_set_done(*, task: Task, by: User, done: bool) -> Task:
-    """Tick a task off (or reopen it). The caller checked that ``by`` is a member of its space."""
+    """Tick an accepted task off (or reopen it). The caller checked that ``by`` is a member of
+    its space. Raises ``Conflict`` (``task_not_accepted``) for a proposal or a dismissed one."""
+    if task.status != TS.ACCEPTED:
+        raise Conflict(
+            _("Only an accepted task can be ticked off: accept the proposal first."),
+            code="task_not_accepted",
+        )
     task.done = done
     task.done_at = timezone.now() if done else None
     task.done_by = by if done else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,8 @@ class Utterance:
     text: str
     start: float
     end: float
+    # The recogniser's confidence in the text, 0 to 1; None when the engine gives none.
+    confidence: float | None = None
 
 
 class ActionItem(TypedDict):
@@ -22,6 +24,8 @@ class ActionItem(TypedDict):
     owner: str | None
     due: str | None
     start: float | None
+    # Said in speech the recogniser was unsure of (set by ``confidence.mark_low_confidence``).
+    low_confidence: NotRequired[bool]
 
 
 class SpeakerStat(TypedDict):

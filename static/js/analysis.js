@@ -1,11 +1,16 @@
 // The session analysis card (templates/sessions/_analysis.html): while the analysis is pending
 // or running it polls GET /api/sessions/<slug>/analysis and, once the status changes, swaps in
-// the freshly rendered card. A host's "Re-run analysis" button POSTs to the rerun endpoint.
+// the freshly rendered card. A host's "Re-run analysis" buttons (in the header, and in the note
+// shown when the transcript was edited after the analysis) POST to the rerun endpoint.
+// Accepting or dismissing a proposed task are plain forms that come back to #analysis.
 (function () {
   "use strict";
 
   const POLL_MS = 3000;
   const UNFINISHED = ["PENDING", "RUNNING"];
+  // Django's JavaScript catalogue (when the page loads it); the English text otherwise.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((text, values) => text.replace(/%s/g, () => values.shift()));
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -24,11 +29,13 @@
       credentials: "same-origin",
       headers: { Accept: "text/html" },
     });
-    if (!response.ok) throw new Error(`the analysis could not be loaded (${response.status})`);
+    if (!response.ok) {
+      throw new Error(interpolate(gettext("the analysis could not be loaded (%s)"), [response.status]));
+    }
     const holder = document.createElement("div");
     holder.innerHTML = (await response.text()).trim();
     const fresh = holder.querySelector("#analysis");
-    if (!fresh) throw new Error("the analysis could not be loaded");
+    if (!fresh) throw new Error(gettext("the analysis could not be loaded"));
     // Scripts inside the partial do not run again when inserted this way; init does their job.
     fresh.querySelectorAll("script").forEach((script) => script.remove());
     section.replaceWith(fresh);
@@ -46,20 +53,25 @@
           credentials: "same-origin",
           headers: { Accept: "application/json" },
         });
-        if (!response.ok) throw new Error(`status check failed (${response.status})`);
+        if (!response.ok) {
+          throw new Error(interpolate(gettext("status check failed (%s)"), [response.status]));
+        }
         const body = await response.json();
         if (body.status !== section.dataset.status) {
           window.clearInterval(timer);
           await swapIn(section);
         }
       } catch (error) {
-        showError(section, `Could not refresh the analysis: ${error.message}. Retrying…`);
+        showError(
+          section,
+          interpolate(gettext("Could not refresh the analysis: %s. Retrying…"), [error.message]),
+        );
       }
     }, POLL_MS);
   }
 
-  async function rerun(section, button) {
-    button.disabled = true;
+  async function rerun(section, buttons) {
+    buttons.forEach((button) => (button.disabled = true));
     showError(section, "");
     try {
       const response = await fetch(section.dataset.rerunUrl, {
@@ -69,19 +81,21 @@
       });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
-        throw new Error(body.detail || `the server answered ${response.status}`);
+        throw new Error(
+          body.detail || interpolate(gettext("the server answered %s"), [response.status]),
+        );
       }
       await swapIn(section);
     } catch (error) {
-      showError(section, `Could not re-run the analysis: ${error.message}`);
-      button.disabled = false;
+      showError(section, interpolate(gettext("Could not re-run the analysis: %s"), [error.message]));
+      buttons.forEach((button) => (button.disabled = false));
     }
   }
 
   function init(section) {
-    const button = section.querySelector(".analysis-rerun");
-    if (button && section.dataset.rerunUrl) {
-      button.addEventListener("click", () => rerun(section, button));
+    const buttons = Array.from(section.querySelectorAll(".analysis-rerun"));
+    if (section.dataset.rerunUrl) {
+      buttons.forEach((button) => button.addEventListener("click", () => rerun(section, buttons)));
     }
     if (UNFINISHED.includes(section.dataset.status)) poll(section);
   }

@@ -22,8 +22,17 @@ def speech_fixture_reference() -> str:
     return " ".join(match.group(1).split())
 
 
-def store_lines(session: VideoSession, lines: list[Line]) -> None:
-    """A finished transcription run of ``session`` with ``lines`` as its final segments."""
+def store_lines(
+    session: VideoSession,
+    lines: list[Line],
+    *,
+    confidence: dict[int, float] | None = None,
+    words: dict[int, list[dict]] | None = None,
+) -> None:
+    """A finished transcription run of ``session`` with ``lines`` as its final segments;
+    ``confidence`` and ``words`` give the engine's values of some lines (by index)."""
+    confidence = confidence or {}
+    words = words or {}
     run = TranscriptionRun.objects.create(
         session=session,
         mode=TranscriptionRun.Mode.BROWSER,
@@ -41,6 +50,8 @@ def store_lines(session: VideoSession, lines: list[Line]) -> None:
             language="en",
             start_offset=start,
             end_offset=end,
+            confidence=confidence.get(i),
+            words=words.get(i),
         )
         for i, (start, end, identity, name, text) in enumerate(lines)
     )
@@ -55,6 +66,20 @@ MEETING_LINES: list[Line] = [
     (30.5, 36.0, "u-max", "Max Member", "Sure. I'll also update the launch checklist tomorrow."),
     (36.5, 44.0, "u-olivia", "Olivia Owner", "We need to confirm the launch date next week."),
 ]
+
+
+LEGAL = "Max, can you finish the legal review by Friday?"
+CHECKLIST = "I'll also update the launch checklist tomorrow."
+LAUNCH_DATE = "We need to confirm the launch date next week."
+
+
+def accept_all(session: VideoSession, by) -> None:
+    """Accept every task the session's analysis proposed, as proposed."""
+    from sessions_app.analysis.services import task_accept
+    from sessions_app.models import Task
+
+    for task in Task.objects.filter(session=session, status=Task.Status.PROPOSED):
+        task_accept(task=task, by=by)
 
 
 class Flaky:

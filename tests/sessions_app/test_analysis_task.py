@@ -9,7 +9,12 @@ import pytest
 from django.db import close_old_connections
 from django.utils import timezone
 
-from sessions_app.analysis.services import analysis_claim, analysis_request
+from sessions_app.analysis.services import (
+    analysis_claim,
+    analysis_request,
+    task_accept,
+    task_set_done,
+)
 from sessions_app.models import SessionAnalysis, Task, VideoSession
 from sessions_app.services import session_end
 from sessions_app.tasks import analyse_session
@@ -36,7 +41,7 @@ def with_transcript(video_session):
     return video_session
 
 
-def test_ending_a_session_leads_to_a_done_analysis_and_tasks_in_the_space(
+def test_ending_a_session_leads_to_a_done_analysis_and_tasks_proposed_to_the_space(
     with_transcript, owner, member, space, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
@@ -60,6 +65,9 @@ def test_ending_a_session_leads_to_a_done_analysis_and_tasks_in_the_space(
     )
     assert legal.start_seconds == 22.5 and legal.session == with_transcript
     assert legal.analysis == analysis and not legal.done
+    # Proposed only: a member decides whether each becomes a task of the space.
+    assert {t.status for t in tasks.values()} == {Task.Status.PROPOSED}
+    assert legal.proposed_title == legal.title and legal.accepted_by is None
     checklist = tasks["I'll also update the launch checklist tomorrow."]
     assert (checklist.assignee, checklist.due_phrase) == (member, "tomorrow")
     launch_date = tasks["We need to confirm the launch date next week."]
@@ -165,9 +173,11 @@ def test_rerun_replaces_the_analysis_without_duplicating_tasks(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         session_end(session=with_transcript, by=owner)
-    done = Task.objects.get(title__startswith="Max, can you")
-    done.done, done.done_by = True, member
-    done.save()
+    done = task_accept(task=Task.objects.get(title__startswith="Max, can you"), by=member)
+    task_set_done(task=done, by=member, done=True)
+    proposals = set(
+        Task.objects.filter(session=with_transcript, status="PROPOSED").values_list("pk", flat=True)
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         analysis_request(session=with_transcript)
@@ -177,6 +187,11 @@ def test_rerun_replaces_the_analysis_without_duplicating_tasks(
     assert Task.objects.filter(session=with_transcript).count() == 3
     done.refresh_from_db()
     assert done.done and done.done_by == member and done.analysis == analysis
+    assert done.status == Task.Status.ACCEPTED
+    # The two proposals are the same rows, refreshed, not new ones.
+    assert proposals == set(
+        Task.objects.filter(session=with_transcript, status="PROPOSED").values_list("pk", flat=True)
+    )
 
 
 def test_analysis_waits_boundedly_for_a_live_run_to_flush(with_transcript, settings):

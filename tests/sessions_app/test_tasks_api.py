@@ -1,4 +1,5 @@
-"""Analysis and task endpoints, the analysis card and the tick-off form: who may do what."""
+"""Analysis and task endpoints, the analysis card and the tick-off form: who may do what.
+(Proposals, accepting and dismissing: test_task_proposals_api.py.)"""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from sessions_app.analysis.services import analysis_claim, analysis_request
 from sessions_app.models import SessionAnalysis, Task, VideoSession
 from sessions_app.services import session_end
 from tests.factories import VideoSessionFactory
-from tests.sessions_app.analysis_support import MEETING_LINES, store_lines
+from tests.sessions_app.analysis_support import LEGAL, MEETING_LINES, accept_all, store_lines
 
 S = SessionAnalysis.Status
-LEGAL = "Max, can you finish the legal review by Friday?"
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +28,11 @@ def _runner(settings):
 
 @pytest.fixture
 def analysed(video_session, owner, django_capture_on_commit_callbacks) -> VideoSession:
+    """An ended session whose analysis proposed three tasks, all accepted by the owner."""
     store_lines(video_session, MEETING_LINES)
     with django_capture_on_commit_callbacks(execute=True):
         session_end(session=video_session, by=owner)
+    accept_all(video_session, owner)
     return video_session
 
 
@@ -62,7 +64,14 @@ def test_member_reads_the_done_analysis(member_api, analysed):
     assert body["session"] == analysed.slug
     assert "launch checklist" in body["topics"]
     legal = next(i for i in body["action_items"] if i["text"] == LEGAL)
-    assert legal == {"text": LEGAL, "owner": "Max Member", "due": "by Friday", "start": 22.5}
+    assert legal == {
+        "text": LEGAL,
+        "owner": "Max Member",
+        "due": "by Friday",
+        "start": 22.5,
+        "low_confidence": False,
+    }
+    assert body["stale"] is False and body["transcript_edited_at"] is None
     assert {s["name"] for s in body["speaker_stats"]} == {"Olivia Owner", "Max Member"}
     assert set(body["speaker_stats"][0]) == {
         "identity",
@@ -101,7 +110,9 @@ def test_host_reruns_the_analysis(owner_api, analysed, django_capture_on_commit_
     assert response.json()["status"] == "PENDING"
     analysis = SessionAnalysis.objects.get(session=analysed)
     assert analysis.status == S.DONE and analysis.attempts == 1
+    # The accepted tasks stay as they are, and nothing is proposed twice.
     assert Task.objects.filter(session=analysed).count() == 3
+    assert not Task.objects.filter(session=analysed).exclude(status="ACCEPTED").exists()
 
 
 def test_space_owner_who_is_not_the_host_may_rerun(member, owner, space, member_api, settings):

@@ -345,3 +345,26 @@ def test_a_final_delivered_again_after_a_correction_does_not_undo_it(finished, m
     segments_upsert(finals=[again, new])
     assert _segment(finished, "u1").text == "corrected"
     assert _segment(finished, "u9").text == "a new final"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_correction_marks_the_sessions_analysis_stale(finished, member):
+    from sessions_app.models import SessionAnalysis
+    from transcription.edits import segment_edit
+
+    analysis = SessionAnalysis.objects.create(session=finished, status="DONE")
+    assert not analysis.is_stale
+    segment_edit(session=finished, utterance_id="u0", by=member, base_revision=0, text="fixed")
+    analysis.refresh_from_db()
+    assert analysis.transcript_edited_at is not None
+
+
+def test_a_persons_text_is_not_the_engines_confidence(finished, member_api, owner_api):
+    TranscriptSegment.objects.filter(session=finished, utterance_id="u0").update(confidence=0.3)
+    member_api.patch(
+        _edit_url(finished, "u0"), {"base_revision": 0, "text": "we will draft it"}, format="json"
+    )
+    assert _segment(finished, "u0").confidence is None
+    [change] = member_api.get(reverse("api-segment-revisions", args=[finished.slug, "u0"])).json()
+    owner_api.post(reverse("api-change-revert", args=[finished.slug, change["change"]]))
+    assert _segment(finished, "u0").confidence == 0.3
