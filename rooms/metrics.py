@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -35,8 +35,15 @@ from prometheus_client import (
     multiprocess,
 )
 
-if TYPE_CHECKING:
-    from transcription.metering import UsageCounters
+
+class RunCounters(Protocol):
+    """What a run's meter reads (``transcription.metering.UsageCounters`` has it): the
+    infrastructure here never imports the apps it measures."""
+
+    audio_seconds: float
+    partial_count: int
+    final_count: int
+
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Each metric opens its file in there as it is created.
@@ -102,20 +109,20 @@ def ws_closed(consumer: Any) -> None:
 
 
 class RunMeter:
-    """Publishes one run's ``UsageCounters`` as deltas; counts the run as active meanwhile.
+    """Publishes one run's counters as deltas; counts the run as active meanwhile.
 
     The starting values are the run's baseline, so a restarted run never counts twice what
     its previous runner already published.
     """
 
-    def __init__(self, counters: UsageCounters) -> None:
+    def __init__(self, counters: RunCounters) -> None:
         self.audio_seconds = counters.audio_seconds
         self.partials = counters.partial_count
         self.finals = counters.final_count
         self.open = True
         RUNS_ACTIVE.inc()
 
-    def publish(self, counters: UsageCounters) -> None:
+    def publish(self, counters: RunCounters) -> None:
         if counters.audio_seconds > self.audio_seconds:
             AUDIO_SECONDS.inc(counters.audio_seconds - self.audio_seconds)
             self.audio_seconds = counters.audio_seconds
@@ -126,7 +133,7 @@ class RunMeter:
             TRANSCRIPT_EVENTS.labels(kind="final").inc(counters.final_count - self.finals)
             self.finals = counters.final_count
 
-    def close(self, counters: UsageCounters) -> None:
+    def close(self, counters: RunCounters) -> None:
         self.publish(counters)
         if self.open:
             self.open = False

@@ -9,7 +9,7 @@ from django.db import transaction
 from sessions_app.analysis.services import analysis_mark_stale
 from sessions_app.mesh import mesh_group
 from sessions_app.models import VideoSession
-from sessions_app.services import participants_leave_space
+from sessions_app.services import participants_leave_space, sessions_touch
 from spaces.access import access_revoke
 from spaces.models import SpaceMember
 from transcription.broadcast import session_group
@@ -31,3 +31,8 @@ def transcript_edited(sender: object, session_id: int, **kwargs: Any) -> None:
     session = VideoSession.objects.filter(pk=session_id).first()
     if session is not None:
         analysis_mark_stale(session=session)
+
+
+def speech_stored(sender: object, session_ids: list[int], **kwargs: Any) -> None:
+    """Stored speech is activity: the session is not ended as inactive."""
+    sessions_touch(session_ids=session_ids)

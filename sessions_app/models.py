@@ -1,4 +1,5 @@
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +10,11 @@ from spaces.models import Space
 
 # No look-alike characters; 12 of 32 symbols = 60 bits, far beyond guessing by enumeration.
 _SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+# Activity is recorded at most once per this interval per session: finals and pings come
+# much more often, and the inactivity sweep only needs minutes.
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
 def new_session_slug() -> str:

@@ -31,11 +31,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from rooms import logging_setup, metrics
-from sessions_app.services import ACTIVITY_RESOLUTION
-from transcription import limits, metering, services
+from sessions_app.models import ACTIVITY_RESOLUTION
+from transcription import limits, metering, store
 from transcription.loops import PerLoop
 from transcription.metering import UsageCounters
-from transcription.services import FinalSegment
+from transcription.store import FinalSegment
 
 logger = logging.getLogger(__name__)
 ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
@@ -120,7 +120,7 @@ class RunBatcher(PerLoop):
             if now - self.activity_at.get(s.session_id, -ACTIVITY_EVERY) >= ACTIVITY_EVERY
         }
         try:
-            await database_sync_to_async(services.segments_upsert)(
+            await database_sync_to_async(store.segments_upsert)(
                 finals=list(batch.values()), active_session_ids=active
             )
         except Exception:
@@ -177,7 +177,7 @@ class RunBatcher(PerLoop):
     async def _heartbeat(self) -> None:
         runs = dict(self.runs)
         owners = {run_id: run.channel for run_id, run in runs.items()}
-        statuses = await database_sync_to_async(services.runs_heartbeat)(owners=owners)
+        statuses = await database_sync_to_async(store.runs_heartbeat)(owners=owners)
         for run_id, run in runs.items():
             run.on_status(statuses.get(run_id))
 

@@ -9,3 +9,7 @@ from django.dispatch import Signal
 
 transcript_edited = Signal()
 """People changed a session's stored transcript. Keyword argument: ``session_id``."""
+
+speech_stored = Signal()
+"""Finals of these sessions were stored (speech is activity; sent at most once a minute per
+session). Keyword argument: ``session_ids``. Sent in the storing thread, after the write."""

@@ -26,14 +26,14 @@ from django.utils import timezone
 from livekit import api as livekit_api
 
 from rooms import logging_setup, metrics
-from transcription import broadcast, egress, limits, metering, services
+from transcription import broadcast, egress, limits, metering, store
 from transcription.attribution import SpeakerTimeline
 from transcription.audio import Mixer
 from transcription.batching import RunBatcher
 from transcription.ingest import BYTES_PER_SECOND, NoPublisher, PortPool, RtmpIngest
 from transcription.metering import UsageCounters
 from transcription.models import TranscriptionRun
-from transcription.services import FinalSegment
+from transcription.store import FinalSegment
 from transcription.stt import SttError, SttEvent, SttStream, open_stream
 from transcription.ticker import Ticker
 
@@ -118,7 +118,7 @@ class RunPipeline:
         logging_setup.bind(session=self.slug, run=self.run_id)
         layer = get_channel_layer()
         self.channel = await layer.new_channel("transcription.run.")
-        run = await database_sync_to_async(services.run_attach)(
+        run = await database_sync_to_async(store.run_attach)(
             run_id=self.run_id, control_channel=self.channel
         )
         if run is None:
@@ -144,7 +144,7 @@ class RunPipeline:
         self._reconnect_base = self.counters.reconnect_count
         session_started = run.session.started_at or now
         self.offset = max(0.0, (now - session_started).total_seconds())
-        if not await database_sync_to_async(services.run_activate)(
+        if not await database_sync_to_async(store.run_activate)(
             run_id=self.run_id, control_channel=self.channel, started_at=now
         ):
             # Stopped between launch and start: close the provider, settle the meter.
@@ -268,7 +268,7 @@ class RunPipeline:
     async def _hand_off_run(self) -> bool:
         """Leave the run to the next runner; False when it was stopped meanwhile."""
         try:
-            run = await database_sync_to_async(services.run_hand_off)(
+            run = await database_sync_to_async(store.run_hand_off)(
                 run_id=self.run_id, control_channel=self.channel
             )
         except Exception:
@@ -284,7 +284,7 @@ class RunPipeline:
     async def _finish(self, *, error_code: str = "", error: str = "") -> None:
         if error_code:
             metrics.error(f"run_{error_code}")
-        run = await database_sync_to_async(services.run_finish)(
+        run = await database_sync_to_async(store.run_finish)(
             run_id=self.run_id, control_channel=self.channel, error_code=error_code, error=error
         )
         await broadcast.send_status(self.session_id, run)
@@ -390,7 +390,7 @@ class RunPipeline:
         await self.ingest.start()
         port = self.ingest.port
         reuse = bool(run.egress_id) and port == run.ingest_port
-        await database_sync_to_async(services.run_ingest_ready)(run_id=self.run_id, port=port)
+        await database_sync_to_async(store.run_ingest_ready)(run_id=self.run_id, port=port)
         if not reuse:
             if run.egress_id:
                 await self._stop_egress(run.egress_id)
@@ -401,7 +401,7 @@ class RunPipeline:
             except Exception as exc:
                 raise SourceFailure("egress", egress.twirp_reason(exc)) from exc
             self.egress_id = info.egress_id
-            await database_sync_to_async(services.run_egress_started)(
+            await database_sync_to_async(store.run_egress_started)(
                 run_id=self.run_id,
                 egress_id=info.egress_id,
                 status=livekit_api.EgressStatus.Name(info.status),
@@ -449,7 +449,7 @@ class RunPipeline:
         if speaker and speaker not in self.names:
             # Server mode learns speakers from identities only: one lookup per new speaker.
             try:
-                self.names[speaker] = await database_sync_to_async(services.participant_name)(
+                self.names[speaker] = await database_sync_to_async(store.participant_name)(
                     session_id=self.session_id, identity=speaker
                 )
             except Exception:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from transcription.launch import register_embedded
+
 if TYPE_CHECKING:
     from transcription.pipeline import RunPipeline
 
@@ -69,9 +71,9 @@ def _on_server_start(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def _resume_unclaimed(loop: asyncio.AbstractEventLoop) -> None:
-    from transcription import services
+    from transcription import store
 
-    for run_id in await database_sync_to_async(services.runs_unclaimed)():
+    for run_id in await database_sync_to_async(store.runs_unclaimed)():
         logger.info("resuming run %s", run_id)
         _spawn(loop, run_id)
 
@@ -100,17 +102,6 @@ async def execute_in_worker(run_id: int) -> None:
         await execute(run_id)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-
-
-def launch_elsewhere(run_id: int) -> None:
-    """After a hand-off: queue the run for another worker at once (Celery). Embedded runs are
-    resumed by the next Daphne; either way the supervisor relaunches it if this is lost."""
-    if settings.TRANSCRIPTION_RUNNER != "celery":
-        return
-    try:
-        launch(run_id)
-    except Exception:
-        logger.exception("run %s: relaunch after hand-off failed; the supervisor will", run_id)
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -169,10 +160,4 @@ def launch_embedded(run_id: int) -> None:
         )
 
 
-def launch(run_id: int) -> None:
-    if settings.TRANSCRIPTION_RUNNER == "celery":
-        from transcription.tasks import run_ingest
-
-        run_ingest.delay(run_id)
-    else:
-        launch_embedded(run_id)
+register_embedded(launch_embedded)

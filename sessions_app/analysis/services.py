@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from identity.models import User
 from rooms.errors import Conflict, DomainError, Forbidden
+from rooms.jobs import job
 from sessions_app.analysis import analyse
 from sessions_app.analysis.confidence import mark_low_confidence, segment_confidence
 from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
@@ -35,6 +36,9 @@ from sessions_app.selectors import session_can_end
 from spaces.models import Space, SpaceMember
 
 logger = logging.getLogger(__name__)
+
+ANALYSE_SESSION = "sessions_app.tasks.analyse_session"
+"""The Celery task (``sessions_app.tasks``) that runs an analysis."""
 S = SessionAnalysis.Status
 _RESET = {
     "status": S.PENDING,
@@ -95,8 +99,7 @@ def analysis_rerun(*, session: VideoSession, by: User) -> SessionAnalysis:
 
 def analysis_launch(*, session_id: int) -> None:
     """Start the task: on the Celery queue, or in a background thread without a broker."""
-    from sessions_app.tasks import analyse_session
-
+    analyse_session = job(ANALYSE_SESSION)
     if settings.ANALYSIS_RUNNER == "thread":
         threading.Thread(
             target=_run_in_thread, args=(session_id,), name=f"analysis-{session_id}", daemon=True
@@ -115,10 +118,8 @@ def analysis_launch(*, session_id: int) -> None:
 
 
 def _run_in_thread(session_id: int) -> None:
-    from sessions_app.tasks import analyse_session
-
     try:
-        analyse_session.apply(args=(session_id,))
+        job(ANALYSE_SESSION).apply(args=(session_id,))
     finally:
         # This thread's database connections are never reused by a request: close them.
         connections.close_all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transcription.batching import RunBatcher
-from transcription.services import FinalSegment
+from transcription.store import FinalSegment
 
 
 def _final(n: int) -> FinalSegment:

@@ -66,10 +66,8 @@ def test_unsure_words_are_marked_with_their_confidence(finished, member_client):
     )
     TranscriptSegment.objects.filter(session=finished, utterance_id="u1").update(confidence=0.4)
     html = _page(member_client, finished)
-    assert (
-        'it was the <span class="unsure" title="Recognised with 31% confidence">best</span> of times'
-        in html
-    )
+    best = '<span class="unsure" title="Recognised with 31% confidence">best</span>'
+    assert f"it was the {best} of times" in html
     assert re.search(
         r'<span class="seg unsure" data-uid="u1"[^>]*title="Recognised with 40% confidence">', html
     )

@@ -23,7 +23,7 @@ from tests.transcription.conftest import Client
 from transcription import consumers
 from transcription.batching import RunBatcher
 from transcription.models import TranscriptionRun, TranscriptionUsage
-from transcription.services import FinalSegment
+from transcription.store import FinalSegment
 
 S = VideoSession.Status
 

@@ -195,7 +195,7 @@ def test_failed_egress_asks_an_active_run_to_stop_and_it_will_end_failed(client,
     run.refresh_from_db()
     assert run.status == "STOPPING"
     assert run.error_code == "egress"
-    from transcription.services import run_finish
+    from transcription.store import run_finish
 
     assert run_finish(run_id=run.pk, control_channel=run.control_channel).status == "FAILED"
 
@@ -221,3 +221,62 @@ def test_room_finished_stops_the_sessions_runs(client, video_session):
 
     run.refresh_from_db()
     assert run.is_finished
+
+
+def _room_finished(session: VideoSession) -> api.WebhookEvent:
+    return api.WebhookEvent(event="room_finished", room=api.Room(name=session.slug))
+
+
+def test_room_finished_ends_the_session_like_the_hosts_button(
+    client, video_session, member, django_capture_on_commit_callbacks
+):
+    """LiveKit closed the room (everybody left): the session ends, whoever is still marked
+    present leaves, its runs stop, and its analysis starts — as from "End session"."""
+    from sessions_app.models import SessionAnalysis
+
+    _post(client, _joined(video_session, member))
+    run = _run_with_egress(video_session, status="ACTIVE")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _post(client, _room_finished(video_session))
+
+    assert response.status_code == 200
+    video_session.refresh_from_db()
+    assert video_session.status == "ENDED"
+    assert video_session.ended_at is not None
+    participant = Participant.objects.get(session=video_session, identity=member.identity)
+    assert participant.left_at is not None
+    run.refresh_from_db()
+    assert run.status in ("STOPPING", "STOPPED")
+    assert SessionAnalysis.objects.filter(session=video_session).exists()
+    assert callbacks, "the end is announced and the analysis launched after the commit"
+
+
+def test_room_finished_after_the_host_ended_the_session_changes_nothing(
+    client, video_session, owner
+):
+    from sessions_app.models import SessionAnalysis
+    from sessions_app.services import session_end
+
+    session_end(session=video_session, by=owner)
+    video_session.refresh_from_db()
+    ended_at = video_session.ended_at
+    requested = SessionAnalysis.objects.get(session=video_session).created_at
+
+    for _ in range(2):  # LiveKit may deliver it twice
+        assert _post(client, _room_finished(video_session)).status_code == 200
+
+    video_session.refresh_from_db()
+    assert video_session.status == "ENDED"
+    assert video_session.ended_at == ended_at
+    assert SessionAnalysis.objects.get(session=video_session).created_at == requested
+
+
+def test_the_hosts_button_after_room_finished_changes_nothing(client, video_session, owner):
+    from sessions_app.services import session_end
+
+    _post(client, _room_finished(video_session))
+    video_session.refresh_from_db()
+    ended_at = video_session.ended_at
+
+    assert session_end(session=video_session, by=owner).ended_at == ended_at

@@ -17,7 +17,7 @@ from tests.factories import SpaceMemberFactory, UserFactory
 from tests.transcription.transcripts import store_transcript
 from transcription import transcript
 from transcription.models import SegmentRevision, TranscriptSegment
-from transcription.services import FinalSegment, segments_upsert
+from transcription.store import FinalSegment, segments_upsert
 
 
 @pytest.fixture

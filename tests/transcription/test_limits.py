@@ -19,9 +19,10 @@ from sessions_app.models import VideoSession
 from spaces.models import SpaceLimits, TranscriptionSwitch
 from tests.factories import SpaceFactory, SpaceMemberFactory, UserFactory, VideoSessionFactory
 from tests.transcription.conftest import wait_for_run
-from transcription import limits, runner
+from transcription import limits
 from transcription.broadcast import session_group
 from transcription.ingest import BYTES_PER_SECOND
+from transcription.launch import launch
 from transcription.models import TranscriptionRun, TranscriptionUsage
 from transcription.pipeline import RunPipeline
 from transcription.services import run_start
@@ -328,7 +329,7 @@ def test_run_crossing_its_minute_limit_stops_itself_with_usage_finalised(
     settings.TRANSCRIPTION_MAX_RUN_MINUTES = 1
     (session,) = _sessions(space, 1)
     run = _resumed_run(session, seconds=59.5)
-    runner.launch(run.pk)
+    launch(run.pk)
 
     run = wait_for_run(run.pk, lambda r: r.is_finished, timeout=20)
     assert run.status == S.FAILED
@@ -348,7 +349,7 @@ def test_run_stops_when_its_space_spends_the_month_while_it_runs(settings, backg
     done, session = _sessions(space, 2)
     _usage(done, 1)
     run = _resumed_run(session, seconds=61.0)
-    runner.launch(run.pk)
+    launch(run.pk)
     wait_for_run(run.pk, lambda r: r.status == S.ACTIVE, timeout=20)
     # Staff set a 2-minute month while it runs: the next checkpoint hands the run its budget.
     SpaceLimits.objects.create(space=space, max_month_minutes=2)

@@ -12,10 +12,10 @@ from django.utils import timezone
 from rooms.errors import Conflict
 from sessions_app.models import VideoSession
 from tests.factories import VideoSessionFactory
-from transcription import broadcast, metering, services, transitions
+from transcription import broadcast, metering, services, store, transitions
 from transcription.metering import UsageCounters
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-from transcription.services import FinalSegment
+from transcription.store import FinalSegment
 
 S = TranscriptionRun.Status
 
@@ -63,8 +63,8 @@ def test_final_received_twice_in_separate_calls_is_stored_once_with_the_latest_t
     video_session,
 ):
     run = _run(video_session, S.ACTIVE)
-    services.segments_upsert(finals=[_final(run, "u-1", "it was the")])
-    services.segments_upsert(
+    store.segments_upsert(finals=[_final(run, "u-1", "it was the")])
+    store.segments_upsert(
         finals=[_final(run, "u-1", "it was the best of times", start=1.2)],
     )
 
@@ -76,7 +76,7 @@ def test_final_received_twice_in_separate_calls_is_stored_once_with_the_latest_t
 
 def test_final_received_twice_in_one_batch_is_stored_once_with_the_latest_text(video_session):
     run = _run(video_session, S.ACTIVE)
-    services.segments_upsert(
+    store.segments_upsert(
         finals=[
             _final(run, "u-1", "it was the"),
             _final(run, "u-2", "worst of times", start=3.0),
@@ -95,7 +95,7 @@ def test_upsert_links_the_speaker_to_the_sessions_participant(video_session, own
 
     participant = session_join(session=video_session, user=owner).participant
     run = _run(video_session, S.ACTIVE)
-    services.segments_upsert(
+    store.segments_upsert(
         finals=[
             _final(run, "u-1", "hello", speaker_identity=owner.identity, speaker_name=owner.name),
             _final(run, "u-2", "who said this", speaker_identity="u-nobody", speaker_name="Ghost"),
@@ -112,8 +112,8 @@ def test_upsert_links_the_speaker_to_the_sessions_participant(video_session, own
 def test_two_sessions_can_use_the_same_utterance_id(video_session, space, owner):
     other = VideoSessionFactory(space=space, created_by=owner)
     run, other_run = _run(video_session), _run(other)
-    services.segments_upsert(finals=[_final(run, "same", "in the first")])
-    services.segments_upsert(finals=[_final(other_run, "same", "in the second")])
+    store.segments_upsert(finals=[_final(run, "same", "in the first")])
+    store.segments_upsert(finals=[_final(other_run, "same", "in the second")])
 
     assert TranscriptSegment.objects.get(session=video_session).text == "in the first"
     assert TranscriptSegment.objects.get(session=other).text == "in the second"
@@ -128,7 +128,7 @@ def test_one_batch_can_carry_the_same_utterance_id_for_two_sessions(video_sessio
     run, other_run = _run(video_session), _run(other)
     speaker = {"speaker_identity": owner.identity, "speaker_name": owner.name}
 
-    services.segments_upsert(
+    store.segments_upsert(
         finals=[
             _final(run, "same", "in the first", **speaker),
             _final(other_run, "same", "in the second", **speaker),
@@ -146,7 +146,7 @@ def test_one_batch_can_carry_the_same_utterance_id_for_two_sessions(video_sessio
 
 
 def test_upsert_of_nothing_writes_nothing(video_session):
-    assert services.segments_upsert(finals=[]) == 0
+    assert store.segments_upsert(finals=[]) == 0
     assert not TranscriptSegment.objects.exists()
 
 
@@ -434,7 +434,7 @@ def test_runs_stop_for_session_moves_a_live_run_to_stopping(video_session):
 
 def test_run_attach_refuses_a_finished_run(video_session):
     run = _run(video_session, S.STOPPED)
-    assert services.run_attach(run_id=run.pk, control_channel="c") is None
+    assert store.run_attach(run_id=run.pk, control_channel="c") is None
     run.refresh_from_db()
     assert run.control_channel == ""
 
@@ -443,8 +443,8 @@ def test_run_activate_claims_a_starting_run_once(video_session):
     run = _run(video_session, S.STARTING)
     now = timezone.now()
 
-    assert services.run_activate(run_id=run.pk, control_channel="", started_at=now)
-    assert not services.run_activate(run_id=run.pk, control_channel="", started_at=now)
+    assert store.run_activate(run_id=run.pk, control_channel="", started_at=now)
+    assert not store.run_activate(run_id=run.pk, control_channel="", started_at=now)
 
     run.refresh_from_db()
     assert run.status == S.ACTIVE
@@ -456,7 +456,7 @@ def test_run_activate_does_not_revive_a_run_stopped_before_its_runner_started(vi
     run = _run(video_session, S.STARTING)
     services.run_stop(run=run)
 
-    assert not services.run_activate(run_id=run.pk, control_channel="", started_at=timezone.now())
+    assert not store.run_activate(run_id=run.pk, control_channel="", started_at=timezone.now())
     run.refresh_from_db()
     assert run.status == S.STOPPED
 
@@ -464,7 +464,7 @@ def test_run_activate_does_not_revive_a_run_stopped_before_its_runner_started(vi
 def test_run_finish_with_an_error_fails_the_run_and_closes_the_meter(video_session):
     run = _run(video_session, S.ACTIVE)
 
-    finished = services.run_finish(
+    finished = store.run_finish(
         run_id=run.pk, control_channel="", error_code="auth", error="Gladia said no"
     )
 
@@ -476,7 +476,7 @@ def test_run_finish_with_an_error_fails_the_run_and_closes_the_meter(video_sessi
 
 def test_run_finish_without_an_error_stops_the_run(video_session):
     run = _run(video_session, S.STOPPING)
-    assert services.run_finish(run_id=run.pk, control_channel="").status == S.STOPPED
+    assert store.run_finish(run_id=run.pk, control_channel="").status == S.STOPPED
 
 
 def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors_run(
@@ -486,26 +486,26 @@ def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors
     # database away): the supervisor unclaims the run and runner "b" takes it over.
     settings.TRANSCRIPTION_STALE_SECONDS = 5
     run = _run(video_session, S.STARTING)
-    assert services.run_attach(run_id=run.pk, control_channel="a") is not None
-    assert services.run_activate(run_id=run.pk, control_channel="a", started_at=timezone.now())
+    assert store.run_attach(run_id=run.pk, control_channel="a") is not None
+    assert store.run_activate(run_id=run.pk, control_channel="a", started_at=timezone.now())
     stale = timezone.now() - timedelta(seconds=60)
     TranscriptionRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
     assert services.runs_supervise()["restarted"] == [run.pk]
-    assert services.run_attach(run_id=run.pk, control_channel="b") is not None
-    assert services.run_activate(run_id=run.pk, control_channel="b", started_at=timezone.now())
+    assert store.run_attach(run_id=run.pk, control_channel="b") is not None
+    assert store.run_activate(run_id=run.pk, control_channel="b", started_at=timezone.now())
     metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=90.0)}, owners={run.pk: "b"}
     )
 
     # Runner "a" wakes up: its heartbeat says the run is not its own any more, and its meter,
     # hand-off and finish land nowhere.
-    assert services.runs_heartbeat(owners={run.pk: "a"}) == {}
+    assert store.runs_heartbeat(owners={run.pk: "a"}) == {}
     metering.usage_checkpoint(
         counters={run.pk: UsageCounters(audio_seconds=20.0)}, owners={run.pk: "a"}
     )
-    assert services.run_hand_off(run_id=run.pk, control_channel="a") is None
+    assert store.run_hand_off(run_id=run.pk, control_channel="a") is None
     assert (
-        services.run_finish(run_id=run.pk, control_channel="a", error_code="provider").status
+        store.run_finish(run_id=run.pk, control_channel="a", error_code="provider").status
         == S.ACTIVE
     )
 
@@ -514,8 +514,8 @@ def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors
     assert (run.status, run.control_channel, run.error_code) == (S.ACTIVE, "b", "")
     assert (usage.duration_seconds, usage.finalized) == (90.0, False)
     # The successor's own writes still land.
-    assert services.runs_heartbeat(owners={run.pk: "b"}) == {run.pk: S.ACTIVE}
-    assert services.run_finish(run_id=run.pk, control_channel="b").status == S.STOPPED
+    assert store.runs_heartbeat(owners={run.pk: "b"}) == {run.pk: S.ACTIVE}
+    assert store.run_finish(run_id=run.pk, control_channel="b").status == S.STOPPED
     assert TranscriptionUsage.objects.get(run=run).finalized
 
 
@@ -603,9 +603,9 @@ def test_usage_baseline_resumes_from_the_stored_meter(video_session):
 def test_run_attach_lets_exactly_one_runner_claim_a_run(video_session):
     run = TranscriptionRun.objects.create(session=video_session, mode="BROWSER", provider="local")
 
-    assert services.run_attach(run_id=run.pk, control_channel="first") is not None
+    assert store.run_attach(run_id=run.pk, control_channel="first") is not None
     # A second delivery of the same task finds the run claimed and leaves it alone.
-    assert services.run_attach(run_id=run.pk, control_channel="second") is None
+    assert store.run_attach(run_id=run.pk, control_channel="second") is None
     run.refresh_from_db()
     assert run.control_channel == "first"
 
@@ -617,8 +617,7 @@ def test_participant_name_names_only_participants_of_that_session(video_session,
     other = VideoSessionFactory(space=video_session.space, created_by=owner)
 
     assert (
-        services.participant_name(session_id=video_session.pk, identity=owner.identity)
-        == owner.name
+        store.participant_name(session_id=video_session.pk, identity=owner.identity) == owner.name
     )
-    assert services.participant_name(session_id=video_session.pk, identity=member.identity) is None
-    assert services.participant_name(session_id=other.pk, identity=owner.identity) is None
+    assert store.participant_name(session_id=video_session.pk, identity=member.identity) is None
+    assert store.participant_name(session_id=other.pk, identity=owner.identity) is None
