@@ -17,7 +17,12 @@ from django.conf import settings
 
 from rooms import logging_setup, metrics
 from sessions_app import mesh
-from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
+from sessions_app.ws import (
+    CLOSE_MALFORMED,
+    CLOSE_SESSION_ENDED,
+    QuietCloseMixin,
+    SessionSocketMixin,
+)
 
 CLOSE_FLOOD = 4008
 CLOSE_REPLACED = 4010
@@ -75,7 +80,7 @@ def validate(message: object) -> dict[str, Any] | None:
     return None
 
 
-class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
+class MeshSignalConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.group = ""
         self.slot: int | None = None
@@ -126,6 +131,7 @@ class MeshSignalConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         metrics.ws_closed(self)
         await self._leave()
         await self.close_session_socket()

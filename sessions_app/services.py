@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from livekit import api as livekit_api
@@ -20,11 +24,11 @@ from rooms.errors import Conflict, DomainError, Forbidden, LimitExceeded
 from sessions_app import tokens
 from sessions_app.analysis.services import analysis_request
 from sessions_app.mesh import mesh_group
-from sessions_app.models import Participant, VideoSession
+from sessions_app.models import ACTIVITY_RESOLUTION, Participant, VideoSession
 from sessions_app.selectors import session_can_end
 from spaces.limits import limits_for_space
 from spaces.models import Space
-from transcription.broadcast import session_group
+from transcription.broadcast import send_participants_sync, session_group
 from transcription.services import runs_stop_for_session
 
 logger = logging.getLogger(__name__)
@@ -80,6 +84,7 @@ def participant_upsert(*, session: VideoSession, user: User) -> Participant:
         participant = Participant.objects.get(session=session, identity=user.identity)
         Participant.objects.filter(pk=participant.pk).update(**defaults)
         participant.refresh_from_db()
+    participants_changed(session_id=session.pk)
     return participant
 
 
@@ -190,16 +195,121 @@ def session_delete(*, session: VideoSession, by: User) -> None:
 
 def participants_leave_space(*, space_id: int, user_id: int) -> int:
     """Mark ``user_id`` as gone from the unfinished sessions of a space they left."""
-    return Participant.objects.filter(
-        session__space_id=space_id,
-        user_id=user_id,
-        left_at__isnull=True,
+    present = Participant.objects.filter(
+        session__space_id=space_id, user_id=user_id, left_at__isnull=True
+    )
+    session_ids = set(present.values_list("session_id", flat=True))
+    left = present.update(left_at=timezone.now())
+    for session_id in session_ids:
+        participants_changed(session_id=session_id)
+    return left
+
+
+# --- Presence: who is in a session now ---------------------------------------------------------
+#
+# A participant is present while their row has no ``left_at``. Joining makes them present; they
+# leave when the last of their pages' transcript sockets in the session closes (Leave, closing
+# the tab, going elsewhere, losing the network), when LiveKit reports them gone, when they leave
+# the space, and when the session ends. A socket of theirs that connects again brings them back.
+# The sockets are counted per person in the shared cache (so across Daphne processes); an entry
+# lives PRESENCE_TTL unless the page's pings refresh it, so a crashed process's sockets stop
+# counting by themselves.
+
+PRESENCE_TTL = timedelta(minutes=3)
+_PRESENCE_LOCK_SECONDS = 5
+_PRESENCE_WAIT_SECONDS = 2.0
+
+
+def _presence_key(session_id: int, identity: str) -> str:
+    return f"presence:{session_id}:{identity}"
+
+
+@contextmanager
+def _presence_lock(session_id: int, identity: str) -> Iterator[None]:
+    """Serialise the read-modify-write of one person's socket set (a reload closes one socket
+    while it opens another). Past a short wait it goes ahead unlocked: presence is advisory."""
+    lock = f"{_presence_key(session_id, identity)}:lock"
+    deadline = time.monotonic() + _PRESENCE_WAIT_SECONDS
+    while not (held := cache.add(lock, 1, timeout=_PRESENCE_LOCK_SECONDS)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        if held:
+            cache.delete(lock)
+
+
+def _sockets_update(session_id: int, identity: str, channel: str, *, add: bool) -> int:
+    """Add (or refresh) or remove ``channel`` in the person's live sockets; how many remain."""
+    key = _presence_key(session_id, identity)
+    now = time.time()
+    with _presence_lock(session_id, identity):
+        sockets = {c: until for c, until in (cache.get(key) or {}).items() if until > now}
+        if add:
+            sockets[channel] = now + PRESENCE_TTL.total_seconds()
+        else:
+            sockets.pop(channel, None)
+        if sockets:
+            cache.set(key, sockets, timeout=PRESENCE_TTL.total_seconds())
+        else:
+            cache.delete(key)
+    return len(sockets)
+
+
+def _participant_rows(session_id: int) -> list[dict[str, Any]]:
+    rows = (
+        Participant.objects.filter(session_id=session_id)
+        .order_by("joined_at", "pk")
+        .values_list("identity", "name", "role", "left_at")
+    )
+    return [
+        {"identity": identity, "name": name, "role": role, "present": left_at is None}
+        for identity, name, role, left_at in rows
+    ]
+
+
+def participants_changed(*, session_id: int) -> None:
+    """Tell the session's open pages who is in it, once the current transaction commits (the
+    list is read then, so it is what was committed)."""
+    transaction.on_commit(lambda: send_participants_sync(session_id, _participant_rows(session_id)))
+
+
+def participant_connected(*, session: VideoSession, identity: str, channel: str) -> None:
+    """A page of ``identity`` opened its transcript socket ``channel`` in ``session``.
+
+    The socket counts towards the person's presence; if a socket that closed earlier had
+    marked them as gone (a network blip, a reload), they are back. Nobody is added here: a
+    person becomes a participant by joining.
+    """
+    _sockets_update(session.pk, identity, channel, add=True)
+    back = Participant.objects.filter(
+        session_id=session.pk,
+        session__status=VideoSession.Status.LIVE,
+        identity=identity,
+        left_at__isnull=False,
+    ).update(left_at=None, last_seen_at=timezone.now())
+    if back:
+        participants_changed(session_id=session.pk)
+
+
+def participant_seen(*, session_id: int, identity: str, channel: str) -> None:
+    """The page behind ``channel`` is still there (its pings): keep its socket counted."""
+    _sockets_update(session_id, identity, channel, add=True)
+
+
+def participant_disconnected(*, session_id: int, identity: str, channel: str) -> bool:
+    """The transcript socket ``channel`` of ``identity`` closed. When it was the person's last
+    one in the session, they have left it: True if that changed the list."""
+    if _sockets_update(session_id, identity, channel, add=False):
+        return False
+    left = Participant.objects.filter(
+        session_id=session_id, identity=identity, left_at__isnull=True
     ).update(left_at=timezone.now())
-
-
-# Activity is recorded at most once per this interval per session: finals and pings come
-# much more often, and the inactivity sweep only needs minutes.
-ACTIVITY_RESOLUTION = timedelta(minutes=1)
+    if left:
+        participants_changed(session_id=session_id)
+    return bool(left)
 
 
 def sessions_touch(*, session_ids: Iterable[int]) -> int:
@@ -278,12 +388,16 @@ def livekit_event_handle(*, event: livekit_api.WebhookEvent) -> None:
         )
         _participant_from_livekit(session, event.participant)
     elif kind == "participant_left":
-        Participant.objects.filter(
+        if Participant.objects.filter(
             session=session, identity=event.participant.identity, left_at__isnull=True
-        ).update(left_at=now)
+        ).update(left_at=now):
+            participants_changed(session_id=session.pk)
     elif kind == "room_finished":
-        # Everybody left and LiveKit closed the room: nothing is left to transcribe.
-        runs_stop_for_session(session_id=session.pk)
+        # Everybody left and LiveKit closed the room: the session is over, as when its host
+        # ends it (runs stop, everybody is told, the analysis starts); a second delivery, or
+        # the host's button first, finds it ended and changes nothing.
+        session_end(session=session, by=None)
+        return
     else:
         return
     VideoSession.objects.filter(pk=session.pk).update(last_activity_at=now)

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from rooms.errors import DomainError
@@ -25,8 +26,14 @@ def session_create(request: HttpRequest, slug: str) -> HttpResponse:
         by=request.user,
         title=form.cleaned_data["title"],
         languages=form.languages(),
+        peer_to_peer=form.wants_peer_to_peer(),
     )
     return redirect("sessions:detail", slug=session.slug)
+
+
+# While a run is active the page's "Cost of this session" box reads the usage again this often:
+# billed minutes change at most once a minute (``billed = ceil(seconds / 60)``).
+COST_REFRESH_SECONDS = 60
 
 
 @login_required
@@ -46,10 +53,19 @@ def session_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "meshMaxPeers": settings.MESH_MAX_PARTICIPANTS,
         # Everyone on this page has joined (a participant), so may correct finals shown.
         "lowConfidence": settings.TRANSCRIPT_LOW_CONFIDENCE,
+        # Who is in the session: read on every (re)connect, then kept live by the transcript
+        # socket's `participants` messages.
+        "participantsUrl": reverse("api-participant-list", args=[session.slug]),
+        # The cost box (shown to those who may end the session) follows the meter.
+        "usageUrl": reverse("api-session-usage", args=[session.slug]) if can_end else None,
+        "costRefreshSeconds": COST_REFRESH_SECONDS,
     }
+    participants = list(selectors.participant_list(session=session))
     context = {
         "session": session,
-        "participants": selectors.participant_list(session=session),
+        # Those in the session first, then those who have left; each in the order they came.
+        "participants": sorted(participants, key=lambda p: p.left_at is not None),
+        "present_count": sum(p.left_at is None for p in participants),
         "can_end": can_end,
         "page_config": page_config,
     }

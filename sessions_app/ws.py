@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
@@ -116,6 +117,37 @@ class SessionSocketMixin:
         """
         await self.send(text_data=json.dumps(revoked_message()))  # type: ignore[attr-defined]
         await self.close(code=CLOSE_FORBIDDEN)  # type: ignore[attr-defined]
+
+
+class QuietCloseMixin:
+    """Nothing is sent on a socket that is closing, and trying is not an error.
+
+    Between a close (ours, or the client's) and ``disconnect`` the consumer is still in its
+    groups, so events keep coming: peers leaving as the session ends, a run's last status.
+    Daphne refuses a send then (autobahn's ``Disconnected``: "Attempt to send on a closed
+    protocol"), which ended the consumer with a traceback. Such sends are dropped instead.
+    Put it before ``AsyncWebsocketConsumer`` in the bases; ``disconnect`` sets ``closing``.
+    """
+
+    closing = False
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        if self.closing:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)  # type: ignore[misc]
+        except Disconnected:
+            self.closing = True  # the client closed first; its disconnect is on its way
+        if close:
+            self.closing = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        await super().close(code=code, reason=reason)  # type: ignore[misc]
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):

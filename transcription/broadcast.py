@@ -100,6 +100,22 @@ def send_segment_updated_sync(session_id: int, payload: dict[str, Any]) -> None:
         logger.warning("segment update of session %s not broadcast (channel layer)", session_id)
 
 
+def send_participants_sync(session_id: int, participants: list[dict[str, Any]]) -> None:
+    """Who is in the session now (``participants``: every participant, with ``present``), to
+    every open page of it. Best effort: a page that misses it reads the list again when its
+    transcript socket (re)connects."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            session_group(session_id),
+            {
+                "type": "participants.changed",
+                "payload": {"type": "participants", "participants": participants},
+            },
+        )
+    except Exception:
+        logger.warning("participants of session %s not broadcast (channel layer)", session_id)
+
+
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
     """A control message (e.g. ``run.stop``) to the runner listening on ``channel``; best
     effort: a runner that misses a stop sees its run STOPPING on its next heartbeat."""

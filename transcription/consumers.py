@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -18,8 +19,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from rooms import logging_setup, metrics
-from sessions_app.services import ACTIVITY_RESOLUTION, sessions_touch
-from sessions_app.ws import CLOSE_MALFORMED, CLOSE_SESSION_ENDED, SessionSocketMixin
+from sessions_app.services import (
+    ACTIVITY_RESOLUTION,
+    participant_connected,
+    participant_disconnected,
+    participant_seen,
+    sessions_touch,
+)
+from sessions_app.ws import (
+    CLOSE_MALFORMED,
+    CLOSE_SESSION_ENDED,
+    QuietCloseMixin,
+    SessionSocketMixin,
+)
 from spaces.access import ACCESS_REVOKED
 from transcription import broadcast, selectors
 from transcription.fanout import encoded, fanout_for
@@ -49,7 +61,7 @@ ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 _NO_DB_MESSAGES = frozenset({"websocket.receive", "websocket.disconnect"})
 
 
-class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
+class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in _NO_DB_MESSAGES:
             handler = getattr(self, get_handler_name(message), None)
@@ -67,6 +79,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         self.frame_clock = time.monotonic()
         self.heard: set[str] | None = None  # finals sent live while a resync is pending
         self.touched_at = -ACTIVITY_EVERY
+        self.present = False  # this socket counts towards its person's presence
         if not await self.open_session_socket():
             return
         await self._touch()
@@ -78,6 +91,8 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         # until the history below is sent, then replayed in order).
         self.fanout = fanout_for(self.channel_layer)
         await self.fanout.join(self.group, self)
+        # After joining the fan-out, so this page hears its own return to the list.
+        self.present = await self._presence(participant_connected, session=session)
         await self.send_json(
             {"type": "connected", "session": slug, "identity": user.identity, "name": user.name}
         )
@@ -107,8 +122,12 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         return segments, selectors.run_current(session=self.session)
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         metrics.ws_closed(self)
         await self._leave()
+        if self.present:
+            self.present = False
+            await self._presence(participant_disconnected, session_id=self.session.pk)
         await self.close_session_socket()
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
@@ -204,6 +223,20 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if now - self.touched_at >= ACTIVITY_EVERY:
             self.touched_at = now
             await database_sync_to_async(sessions_touch)(session_ids=[self.session.pk])
+            if self.present:
+                await self._presence(participant_seen, session_id=self.session.pk)
+
+    async def _presence(self, action: Callable[..., object], **kwargs: Any) -> bool:
+        """Tell the presence count about this socket (``sessions_app.services``). Presence is
+        advisory: with the cache or the database away the socket works on without it."""
+        try:
+            await database_sync_to_async(action)(
+                identity=self.user.identity, channel=self.channel_name, **kwargs
+            )
+        except Exception as exc:
+            logger.warning("presence not updated (%s): %s", action.__name__, exc)
+            return False
+        return True
 
     async def _to_run(self, message: dict[str, Any]) -> None:
         try:
@@ -232,6 +265,11 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         if self.group:
             await self.send(text_data=encoded(event))
 
+    async def participants_changed(self, event: dict[str, Any]) -> None:
+        """Someone joined or left the session (``sessions_app.services.participants_changed``)."""
+        if self.group:
+            await self.send(text_data=encoded(event))
+
     async def transcription_status(self, event: dict[str, Any]) -> None:
         if self.group:
             await self._apply_status(event["payload"], event.get("control_channel", ""))
@@ -250,7 +288,7 @@ class TranscriptConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(content))
 
 
-class TranscriptEditsConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
+class TranscriptEditsConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
     """``/ws/sessions/<slug>/edits/``: corrections of the stored transcript, for pages that
     show it after the session (the finished page). Members only, ENDED sessions included.
 
@@ -269,6 +307,7 @@ class TranscriptEditsConsumer(SessionSocketMixin, AsyncWebsocketConsumer):
         await self.fanout.live(self.group, self)
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         metrics.ws_closed(self)
         await self._leave()
         await self.close_session_socket()

@@ -18,7 +18,8 @@
 //
 // Media: the microphone is mic.js's (`Rooms.micStream`, toggled by #btn-mic, the same track the
 // transcript taps), the camera is this file's (#btn-cam). A toggle or a device change replaces
-// the track on each connection's sender (`replaceTrack`): no renegotiation.
+// the track on each connection's sender (`replaceTrack`): no renegotiation. The camera starts
+// on, unless this person turned it off the last time (remembered in this browser).
 (function () {
   "use strict";
 
@@ -43,6 +44,7 @@
   const SPEAKING_RMS = 0.015; // about -36 dBFS
   const SPEAKING_HANGOVER_MS = 700;
   const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
+  const CAMERA_CHOICE_KEY = "rooms.camera"; // "off" once the person turned their camera off
   const FINAL_CLOSES = {
     4001: "You are not signed in any more: reload the page to rejoin the call.",
     4003: "You do not have access to this session's call.",
@@ -233,7 +235,7 @@
 
   function renderCamera() {
     const on = mediaState().video;
-    camButton.setAttribute("aria-pressed", String(on));
+    Rooms.setToggle(camButton, on);
     camButton.disabled = finished || cameraBusy;
     if (cameraSelect && finished) cameraSelect.disabled = true;
     const video = selfTile && selfTile.querySelector("video");
@@ -292,7 +294,21 @@
     }
   }
 
-  camButton.addEventListener("click", () => setCamera(!mediaState().video));
+  function cameraChoice(on) {
+    try {
+      if (on === undefined) return window.localStorage.getItem(CAMERA_CHOICE_KEY) !== "off";
+      window.localStorage.setItem(CAMERA_CHOICE_KEY, on ? "on" : "off");
+    } catch {
+      // Storage blocked: the camera simply starts on.
+    }
+    return true;
+  }
+
+  camButton.addEventListener("click", () => {
+    const on = !mediaState().video;
+    cameraChoice(on);
+    setCamera(on);
+  });
 
   if (Rooms.devices) {
     Rooms.devices.onChosen("videoinput", (deviceId) => {
@@ -597,7 +613,7 @@
         meshFull(message);
         break;
       case "session_ended":
-        sessionEnded();
+        Rooms.sessionEnded();
         break;
       case "access_revoked":
         // Then the server closes with 4003: say why instead of the generic refusal.
@@ -616,7 +632,7 @@
     // Our peer id is gone with the socket: the others drop us, we drop them, and a reconnect
     // joins as a newcomer.
     dropAllPeers();
-    if (code === 4004) return sessionEnded();
+    if (code === 4004) return Rooms.sessionEnded();
     if (code === 4013) return meshFull({});
     if (FINAL_CLOSES[code]) {
       finished = true;
@@ -685,15 +701,13 @@
     );
   }
 
-  function sessionEnded() {
-    if (notice.dataset.reason === "ended") return;
+  // The session ended (either socket said so; session.js shows the one notice): hang up.
+  document.addEventListener("rooms:session-ended", () => {
     hangUp();
     Rooms.mic.stop();
     grid.replaceChildren();
-    grid.dataset.empty = "The session has ended.";
     selfTile = null;
-    showNotice("The session has ended.", "ended");
-  }
+  });
 
   leaveButton.addEventListener("click", () => {
     hangUp();
@@ -715,7 +729,7 @@
     connect(); // at once: watching and listening need no camera
     const [mic] = await Promise.allSettled([
       Rooms.mic.acquire(), // muted until #btn-mic; "rooms:mic-stream" hands it to the peers
-      setCamera(true),
+      cameraChoice() ? setCamera(true) : renderCamera(),
     ]);
     if (mic.status === "rejected") {
       showNotice(`Microphone unavailable: ${mic.reason.message || mic.reason.name}`, "microphone");

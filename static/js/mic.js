@@ -184,8 +184,13 @@
     return context ? context.sampleRate : null;
   }
 
+  /** The button says the state ("Mic on" / "Mic off") as well as showing it (aria-pressed). */
   function render() {
-    if (owned) button.setAttribute("aria-pressed", String(isOn()));
+    if (!owned) return;
+    const on = isOn();
+    button.setAttribute("aria-pressed", String(on));
+    const _ = window.gettext || ((text) => text);
+    button.textContent = on ? _("Mic on") : _("Mic off");
   }
 
   async function toggle() {

@@ -1,15 +1,26 @@
 // Session page: joins the session through the API, then connects video: LiveKit here when the
 // session uses it (`config.videoMode === "livekit"`), else the peer-to-peer mesh of mesh.js.
 // The live transcript sidebar is driven by transcript.js, the page's microphone by mic.js.
+// This file also keeps the page's shared parts live: the participants list (from the server,
+// through the transcript socket), the cost box, the "End session" confirmation, and the one
+// notice when the session ends (`Rooms.sessionEnded()`), after which the page turns into the
+// session's finished page.
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("page-config").textContent);
+  // Django's JavaScript catalogue when the page loads it; English otherwise.
+  const _ = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+  const fill = (text, values) => text.replace(/%\(\w+\)s/g, (k) => values[k.slice(2, -2)]);
   const grid = document.getElementById("video-grid");
   const notice = document.getElementById("video-notice");
   const micButton = document.getElementById("btn-mic");
   const camButton = document.getElementById("btn-cam");
   const leaveButton = document.getElementById("btn-leave");
+  // After the session ended, the finished page replaces this one after this pause (time to read
+  // the notice).
+  const ENDED_REDIRECT_MS = 3000;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -72,10 +83,236 @@
   }
   Rooms.devices = { refresh: refreshDevices, onChosen: onDeviceChosen };
 
-  function showNotice(text) {
+  let ended = false;
+
+  function showNotice(text, reason) {
+    if (ended) return; // the end's notice stays
     notice.textContent = text;
-    notice.hidden = false;
+    notice.dataset.reason = reason || "";
+    notice.hidden = !text;
   }
+
+  /** The media toggles say what they are: "Mic on" / "Mic off", "Camera on" / "Camera off". */
+  function setToggle(button, on) {
+    button.setAttribute("aria-pressed", String(on));
+    const labels =
+      button === camButton ? [_("Camera on"), _("Camera off")] : [_("Mic on"), _("Mic off")];
+    button.textContent = on ? labels[0] : labels[1];
+  }
+  Rooms.setToggle = setToggle;
+
+  // --- The end of the session: one notice, then its finished page ------------------------------
+
+  /**
+   * Both sockets report the end (`session_ended`, close 4004): whichever comes first shows the
+   * one notice and tells the page's parts ("rooms:session-ended"); then the same URL is loaded
+   * again, which is the finished page once the session has ended. The host who ended it is on
+   * the way there already (the end form).
+   */
+  Rooms.sessionEnded = function sessionEnded() {
+    if (ended) return;
+    document.dispatchEvent(new CustomEvent("rooms:session-ended"));
+    showNotice(_("The session has ended. Opening its transcript…"), "ended");
+    ended = true;
+    // Nothing left to see or press in the call: the notice stands alone until the page changes.
+    grid.hidden = true;
+    const controls = document.querySelector(".controls");
+    if (controls) controls.hidden = true;
+    const badge = document.getElementById("session-status");
+    if (badge) {
+      badge.textContent = _("Ended");
+      badge.className = "badge status-ended";
+    }
+    if (!Rooms.ending) {
+      // Without a #fragment, or it would only scroll instead of loading the page again.
+      const again = window.location.href.split("#")[0];
+      setTimeout(() => window.location.replace(again), ENDED_REDIRECT_MS);
+    }
+  };
+
+  const endButton = document.getElementById("btn-end");
+  const endDialog = document.getElementById("end-dialog");
+  if (endButton && endDialog) {
+    endButton.addEventListener("click", () => endDialog.showModal());
+    document.getElementById("btn-end-cancel").addEventListener("click", () => endDialog.close());
+    endDialog.querySelector("form").addEventListener("submit", (event) => {
+      Rooms.ending = true;
+      if (event.submitter) event.submitter.disabled = true; // one click ends it once
+    });
+  }
+
+  // --- Participants: who is in the session, from the server --------------------------------------
+
+  const participantList = document.getElementById("participant-list");
+  const participantCount = document.getElementById("participant-count");
+  const participantNews = document.getElementById("participant-news");
+  const ROLE_LABELS = { HOST: _("Host"), GUEST: _("Guest") };
+  // Bumped by every list the socket brings, so a slower read never overwrites a newer list.
+  let participantsVersion = 0;
+
+  function participantItem(p) {
+    const li = document.createElement("li");
+    li.dataset.identity = p.identity;
+    li.dataset.present = String(p.present);
+    if (!p.present) li.className = "left";
+    const name = document.createElement("span");
+    name.className = "participant-name";
+    name.textContent = p.name || p.identity;
+    li.append(name);
+    if (p.identity === config.identity) {
+      const you = document.createElement("span");
+      you.className = "muted";
+      you.textContent = _("(you)");
+      li.append(" ", you);
+    }
+    const role = document.createElement("span");
+    role.className = "badge";
+    role.textContent = ROLE_LABELS[p.role] || p.role;
+    li.append(" ", role);
+    if (!p.present) {
+      const left = document.createElement("span");
+      left.className = "muted";
+      left.textContent = window.pgettext ? window.pgettext("participant", "left") : "left";
+      li.append(" ", left);
+    }
+    return li;
+  }
+
+  /** Shows `list` ([{identity, name, role, present}]): those here first, then those who left. */
+  function renderParticipants(list) {
+    if (!participantList || ended) return;
+    const before = new Map(
+      Array.from(participantList.querySelectorAll("li[data-identity]"), (li) => [
+        li.dataset.identity,
+        li.dataset.present === "true",
+      ])
+    );
+    const ordered = [...list.filter((p) => p.present), ...list.filter((p) => !p.present)];
+    const items = ordered.map(participantItem);
+    if (!items.length) {
+      const empty = document.createElement("li");
+      empty.className = "muted empty";
+      empty.textContent = _("Nobody has joined yet.");
+      items.push(empty);
+    }
+    participantList.replaceChildren(...items);
+    if (participantCount) {
+      const count = list.filter((p) => p.present).length;
+      participantCount.textContent = fill(ngettext("%(count)s here", "%(count)s here", count), {
+        count,
+      });
+    }
+    // Screen readers hear who came and went, not the whole list again.
+    const news = ordered
+      .filter((p) => p.identity !== config.identity && before.get(p.identity) !== p.present)
+      .filter((p) => p.present || before.has(p.identity))
+      .map((p) => fill(p.present ? _("%(name)s joined") : _("%(name)s left"), { name: p.name }));
+    if (participantNews && news.length) participantNews.textContent = news.join(". ");
+  }
+
+  async function readParticipants() {
+    if (!config.participantsUrl) return;
+    const version = participantsVersion;
+    try {
+      const response = await fetch(config.participantsUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      const rows = await response.json();
+      if (version !== participantsVersion || !Array.isArray(rows)) return;
+      renderParticipants(
+        rows.map((r) => ({ identity: r.identity, name: r.name, role: r.role, present: !r.left_at }))
+      );
+    } catch {
+      // Offline for a moment: the socket's next list (or reconnect) brings it.
+    }
+  }
+
+  // transcript.js relays the socket: a fresh read on every (re)connect, then each change.
+  document.addEventListener("rooms:transcript-connected", readParticipants);
+  document.addEventListener("rooms:participants", (event) => {
+    if (!Array.isArray(event.detail)) return;
+    participantsVersion += 1;
+    renderParticipants(event.detail);
+  });
+
+  // --- Cost of this session (host and space owners): follows the meter while a run is live -------
+
+  const costBox = document.getElementById("session-cost");
+  const RUNNING = ["STARTING", "ACTIVE", "STOPPING"];
+  let costTimer = null;
+  let lastRunStatus = null;
+
+  function muted(text) {
+    const span = document.createElement("span");
+    span.className = "muted";
+    span.textContent = text;
+    return span;
+  }
+
+  async function refreshCost() {
+    if (!costBox || !config.usageUrl) return;
+    let body;
+    try {
+      const response = await fetch(config.usageUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      body = await response.json();
+    } catch {
+      return; // the next tick tries again
+    }
+    const cells = costBox.querySelectorAll(".cost-table dd");
+    if (cells.length < 3 || !body.cost || !body.totals) return;
+    const { minutes, runs } = body.totals;
+    // Amounts as the page writes them (with the currency) when the API gives them so.
+    const amount = (name) => (body.cost.formatted || body.cost)[name];
+    const billed = ngettext(
+      "%(minutes)s min in %(runs)s run",
+      "%(minutes)s min in %(runs)s runs",
+      runs
+    );
+    cells[0].replaceChildren(
+      `${amount("transcription_cost")} `,
+      muted(`(${fill(billed, { minutes, runs })})`)
+    );
+    if (body.cost.uses_livekit) {
+      const people = body.cost.participant_minutes;
+      const video = ngettext(
+        "%(minutes)s participant-minute",
+        "%(minutes)s participant-minutes",
+        people
+      );
+      cells[1].replaceChildren(
+        `${amount("video_cost")} `,
+        muted(`(${fill(video, { minutes: people })})`)
+      );
+    }
+    cells[cells.length - 1].textContent = amount("total_cost");
+    costBox.dataset.refreshedAt = new Date().toISOString();
+  }
+
+  // A run starting or stopping changes the box at once; while one runs it is read every minute
+  // (billed minutes change at most that often).
+  document.addEventListener("rooms:transcription-status", (event) => {
+    const status = event.detail && event.detail.status;
+    if (!costBox || !status) return;
+    if (lastRunStatus !== null && status !== lastRunStatus) refreshCost();
+    lastRunStatus = status;
+    const running = RUNNING.includes(status);
+    if (running && !costTimer) {
+      costTimer = setInterval(refreshCost, (Number(config.costRefreshSeconds) || 60) * 1000);
+    } else if (!running && costTimer) {
+      clearInterval(costTimer);
+      costTimer = null;
+    }
+  });
+  document.addEventListener("rooms:session-ended", () => {
+    clearInterval(costTimer);
+    costTimer = null;
+  });
 
   function tileFor(identity, name) {
     let tile = grid.querySelector(`[data-identity="${CSS.escape(identity)}"]`);
@@ -124,19 +361,23 @@
       if (pub.track) tileFor(join.identity, `${join.name} (you)`).prepend(pub.track.attach());
     });
     micButton.disabled = camButton.disabled = false;
-    micButton.setAttribute("aria-pressed", String(room.localParticipant.isMicrophoneEnabled));
-    camButton.setAttribute("aria-pressed", String(room.localParticipant.isCameraEnabled));
+    setToggle(micButton, room.localParticipant.isMicrophoneEnabled);
+    setToggle(camButton, room.localParticipant.isCameraEnabled);
     micButton.addEventListener("click", async () => {
       const on = !room.localParticipant.isMicrophoneEnabled;
       await room.localParticipant.setMicrophoneEnabled(on);
-      micButton.setAttribute("aria-pressed", String(on));
+      setToggle(micButton, on);
     });
     camButton.addEventListener("click", async () => {
       const on = !room.localParticipant.isCameraEnabled;
       await room.localParticipant.setCameraEnabled(on);
-      camButton.setAttribute("aria-pressed", String(on));
+      setToggle(camButton, on);
     });
     leaveButton.addEventListener("click", () => room.disconnect());
+    document.addEventListener("rooms:session-ended", () => {
+      room.disconnect();
+      micButton.disabled = camButton.disabled = true;
+    });
     const activeDevices = () => ({
       videoinput: room.getActiveDevice("videoinput"),
       audioinput: room.getActiveDevice("audioinput"),

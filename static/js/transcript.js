@@ -303,7 +303,7 @@
 
   function renderStatus() {
     let text;
-    if (ended) text = "The session has ended";
+    if (ended) text = (window.gettext || String)("Ended"); // session.js's notice says it, once
     else if (finished && !open) text = "Disconnected";
     else if (!open && status.status === null) text = attempt ? "Reconnecting…" : "Connecting…";
     else if (!open) text = "Reconnecting…";
@@ -344,6 +344,7 @@
       showError("");
     }
     if (["STOPPED", "FAILED", "NONE"].includes(status.status)) dropPartials();
+    document.dispatchEvent(new CustomEvent("rooms:transcription-status", { detail: status }));
     // A new (or restarted) server-mode run knows nobody's speaking state yet: tell it.
     if (status.status === "ACTIVE" && previous !== "ACTIVE" && activeSpeakers) {
       sendJson({ type: "active_speakers", speakers: activeSpeakers });
@@ -369,20 +370,24 @@
   if (startButton) startButton.addEventListener("click", () => transcriptionAction("start"));
   if (stopButton) stopButton.addEventListener("click", () => transcriptionAction("stop"));
 
+  /** Either socket learnt that the session ended (session.js tells the page once). */
   function sessionEnded() {
+    if (Rooms.sessionEnded) Rooms.sessionEnded();
+    else stopForEnd();
+  }
+
+  function stopForEnd() {
     if (ended) return;
     ended = true;
     finished = true;
-    showError("The session has ended.");
-    const badge = document.getElementById("session-status");
-    if (badge) {
-      badge.textContent = "Ended";
-      badge.className = "badge status-ended";
-    }
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    showError("");
     dropPartials();
     if (browserAudio) Rooms.mic.stop();
     renderStatus();
   }
+  document.addEventListener("rooms:session-ended", stopForEnd);
 
   // --- WebSocket ------------------------------------------------------------------------------
 
@@ -422,6 +427,15 @@
     switch (message.type) {
       case "connected":
         if (activeSpeakers) sendJson({ type: "active_speakers", speakers: activeSpeakers });
+        document.dispatchEvent(new CustomEvent("rooms:transcript-connected"));
+        break;
+      case "participants":
+        // Who is in the session now: session.js shows it.
+        if (Array.isArray(message.participants)) {
+          document.dispatchEvent(
+            new CustomEvent("rooms:participants", { detail: message.participants })
+          );
+        }
         break;
       case "history":
         if (Array.isArray(message.segments)) mergeHistory(message.segments);

@@ -144,10 +144,13 @@ def test_speakers_words_reach_other_participant_and_late_joiner_gets_history_onc
     for page in (speaker, listener):
         page.wait_for_selector("#transcript-status[data-status=STOPPED]", timeout=STATUS_TIMEOUT_MS)
 
-    # The host ends the session: the other page is told and stops reconnecting.
+    # The host ends the session (after confirming): the other page is told once, stops
+    # reconnecting, and turns into the session's finished page.
+    speaker.click("#btn-end")
     speaker.click("#end-form button[type=submit]")
     listener.wait_for_selector("#transcript-status[data-status=ENDED]", timeout=STATUS_TIMEOUT_MS)
-    assert listener.is_visible("#transcript-error:has-text('The session has ended')")
+    assert listener.is_visible("#video-notice[data-reason=ended]:has-text('The session has ended')")
+    listener.wait_for_selector("body.session-finished-page", timeout=STATUS_TIMEOUT_MS)
 
     (artifacts_dir / "live-transcript-timing.json").write_text(
         json.dumps(

@@ -249,7 +249,8 @@ def test_two_participants_see_and_hear_each_other_and_read_the_speakers_words(
     for page, other in ((speaker, member), (listener, owner)):
         _assert_live_video_from(page, [other], "with a refused third")
 
-    # The host ends the session: the other page hangs up and says so.
+    # The host ends the session (after confirming): the other page hangs up and says so.
+    speaker.click("#btn-end")
     speaker.click("#end-form button[type=submit]")
     listener.wait_for_selector("#video-notice[data-reason=ended]", timeout=WAIT_MS)
     assert listener.locator("#video-grid figure.tile").count() == 0

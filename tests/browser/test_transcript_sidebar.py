@@ -150,7 +150,7 @@ def test_history_partials_and_finals_merge_once_in_start_order(open_sidebar):
     assert page.get_attribute("#transcript-partials", "aria-live") is None
 
 
-def test_reconnects_after_a_drop_and_stops_when_the_session_ends(open_sidebar):
+def test_reconnects_after_a_drop_and_stops_when_the_session_ends(open_sidebar, video_session):
     page, fake = open_sidebar(history=[segment("u1", 1.0, "one")])
     fake.close(1011)
     page.wait_for_selector("#transcript-status:has-text('Reconnecting')")
@@ -158,12 +158,16 @@ def test_reconnects_after_a_drop_and_stops_when_the_session_ends(open_sidebar):
     page.wait_for_selector("#transcript-status[data-status=NONE]")
     assert [line["id"] for line in page.evaluate(LINES_JS)] == ["u1"]
 
+    # Ended for real, so that the page it turns into is the finished one.
+    type(video_session).objects.filter(pk=video_session.pk).update(status="ENDED")
     fake.send({"type": "session_ended"})
     fake.close(4004)
-    page.wait_for_selector("#transcript-status:has-text('The session has ended')")
-    assert page.is_visible("#transcript-error:has-text('The session has ended')")
+    # Said once, on the page; the sidebar's status is short.
+    page.wait_for_selector("#transcript-status[data-status=ENDED]:text-is('Ended')")
+    assert page.is_visible("#video-notice[data-reason=ended]:has-text('The session has ended')")
+    assert page.is_hidden("#transcript-error")
     assert page.is_disabled("#btn-transcription-start")
-    page.wait_for_timeout(2000)
+    page.wait_for_selector("body.session-finished-page", timeout=WAIT_MS)
     assert len(fake.connections) == 2
 
 

@@ -8,10 +8,13 @@ mesh slots live in the cache: locmem in SQLite runs, Redis when ``REDIS_URL`` is
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from typing import Any
 
 import pytest
+import websockets
 from channels.db import database_sync_to_async
 from django.core.cache import cache
 
@@ -21,7 +24,15 @@ from sessions_app.services import session_end
 from sessions_app.tokens import transcription_token_create
 from spaces.models import SpaceMember
 from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
-from tests.live import session_socket
+from tests.live import (
+    DAPHNE,
+    ROOT,
+    child_env,
+    child_process,
+    free_port,
+    session_socket,
+    wait_for_port,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -539,3 +550,88 @@ async def test_a_second_socket_of_the_same_person_takes_over_and_the_first_gets_
     assert (await host.next())["from"] == second.peer_id
     await host.disconnect()
     await second.disconnect()
+
+
+# --- a real Daphne: sockets that are closing when the session ends ------------------------------
+
+
+async def _silent_socket(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client that shakes hands and then never reads nor answers: a socket the
+    server closes stays closing (Daphne waits 1 s for the close reply), as a page's does while
+    its browser is busy or its network slow."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: http://127.0.0.1:{port}\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def _dropped(reader: asyncio.StreamReader, timeout: float = 10.0) -> None:
+    """Wait until the server drops the silent client (it gave up waiting for a close reply)."""
+    async with asyncio.timeout(timeout):
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionResetError:
+            pass  # dropped with unread data still queued: a reset
+
+
+@pytest.mark.services
+async def test_peers_leaving_as_the_session_ends_log_no_traceback(owner, member, video_session):
+    """Regression: ``Attempt to send on a closed protocol`` from ``mesh_peer_left`` at session
+    end. The host's page is slow to answer the server's close; the guest's answers at once and
+    its leaving is announced to the host's socket, which is still closing. That send (and the
+    run's and the transcript's late events) must be dropped quietly, not end in a traceback."""
+    port = free_port()
+    log = ROOT / "artifacts" / "mesh-closing-daphne.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    env = await database_sync_to_async(child_env)()
+    args = [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
+    slug = video_session.slug
+    tokens = {
+        user: transcription_token_create(session_slug=slug, identity=user.identity)
+        for user in (owner, member)
+    }
+    with child_process(args, env=env, log=log) as process:
+        await asyncio.to_thread(wait_for_port, port, timeout=30, process=process)
+        silent = [
+            await _silent_socket(port, f"/ws/sessions/{slug}/{route}/?token={tokens[owner]}")
+            for route in ("signal", "transcript")
+        ]
+        guest = [
+            await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/sessions/{slug}/{route}/?token={tokens[member]}",
+                origin=f"http://127.0.0.1:{port}",
+                proxy=None,
+                open_timeout=10,
+            )
+            for route in ("signal", "transcript")
+        ]
+        welcome = json.loads(await asyncio.wait_for(guest[0].recv(), 10))
+        assert [p["identity"] for p in welcome["peers"]] == [owner.identity], welcome
+
+        await database_sync_to_async(session_end)(session=video_session, by=owner)
+        for ws in guest:  # the guest's page answers the close at once and is gone
+            await asyncio.wait_for(ws.wait_closed(), 10)
+            assert ws.close_code == 4004
+        for reader, _ in silent:
+            await _dropped(reader)
+        for _, writer in silent:
+            writer.close()
+        async with asyncio.timeout(10):  # Daphne has seen all four sockets go
+            while log.read_text(errors="replace").count("WSDISCONNECT") < 4:
+                await asyncio.sleep(0.05)
+        # Daphne reports an application that failed on its next check, once a second.
+        await asyncio.sleep(2.5)
+        assert process.poll() is None
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text and "closed protocol" not in text, text[-4000:]

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from sessions_app.models import VideoSession
 from spaces.models import Space
-from tests.factories import VideoSessionFactory
+from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
 
 
 def page_url(session: VideoSession) -> str:
@@ -51,6 +51,10 @@ def test_member_sees_the_session_page(member_client, member, video_session, sett
         "livekitEnabled": False,
         "videoMode": "mesh",
         "meshMaxPeers": settings.MESH_MAX_PARTICIPANTS,
+        "lowConfidence": settings.TRANSCRIPT_LOW_CONFIDENCE,
+        "participantsUrl": f"/api/sessions/{video_session.slug}/participants",
+        "usageUrl": None,
+        "costRefreshSeconds": 60,
     }
 
 
@@ -75,18 +79,81 @@ def test_livekit_sessions_use_the_sfu(member_client, video_session, settings):
     )
 
 
-def test_host_page_offers_to_end_the_session(owner_client, video_session):
+def test_host_page_offers_to_end_the_session_after_a_confirmation(owner_client, video_session):
     response = owner_client.get(page_url(video_session))
 
     assert response.context["can_end"] is True
-    assert end_url(video_session) in response.content.decode()
+    content = response.content.decode()
+    assert end_url(video_session) in content
+    # "End session" only opens the question; the form that ends it is inside the dialog.
+    assert '<button type="button" id="btn-end"' in content
+    dialog = content[content.index('<dialog id="end-dialog"') : content.index("</dialog>")]
+    assert 'id="end-form"' in dialog and "End for everyone" in dialog and "Cancel" in dialog
 
 
 def test_member_page_does_not_offer_to_end_the_hosts_session(member_client, video_session):
     response = member_client.get(page_url(video_session))
 
     assert response.context["can_end"] is False
-    assert end_url(video_session) not in response.content.decode()
+    content = response.content.decode()
+    assert end_url(video_session) not in content
+    assert 'id="btn-end"' not in content
+
+
+def test_everyone_in_the_session_may_start_and_stop_transcription(
+    owner_client, member_client, video_session
+):
+    for client in (owner_client, member_client):
+        content = client.get(page_url(video_session)).content.decode()
+        assert 'id="btn-transcription-start"' in content
+        assert 'id="btn-transcription-stop"' in content
+
+
+def test_only_those_who_may_end_it_see_the_live_cost(owner_client, member_client, video_session):
+    host = owner_client.get(page_url(video_session))
+    member = member_client.get(page_url(video_session))
+
+    usage = f"/api/sessions/{video_session.slug}/transcription/usage"
+    assert host.context["page_config"]["usageUrl"] == usage
+    assert 'id="session-cost"' in host.content.decode()
+    assert "Updated every minute while transcribing." in host.content.decode()
+    assert 'id="session-cost"' not in member.content.decode()
+
+
+def test_media_buttons_start_by_saying_they_are_off(member_client, video_session):
+    content = member_client.get(page_url(video_session)).content.decode()
+
+    assert 'aria-pressed="false" disabled>Mic off</button>' in content
+    assert 'aria-pressed="false" disabled>Camera off</button>' in content
+
+
+def test_participants_are_listed_present_first_with_the_viewer_marked(
+    member_client, owner, member, video_session
+):
+    from django.utils import timezone
+
+    from sessions_app.services import participant_upsert
+
+    gone = UserFactory(display_name="Gina Gone")
+    SpaceMemberFactory(space=video_session.space, user=gone)
+    for user in (gone, owner, member):
+        participant_upsert(session=video_session, user=user)
+    video_session.participants.filter(user=gone).update(left_at=timezone.now())
+
+    response = member_client.get(page_url(video_session))
+
+    assert [p.name for p in response.context["participants"]] == [
+        "Olivia Owner",
+        "Max Member",
+        "Gina Gone",
+    ]
+    assert response.context["present_count"] == 2
+    content = response.content.decode()
+    assert '<span id="participant-count" class="muted">2 here</span>' in content
+    mine = content[content.index(f'data-identity="{member.identity}"') :]
+    assert mine[: mine.index("</li>")].count("(you)") == 1
+    theirs = content[content.index(f'data-identity="{gone.identity}"') :]
+    assert 'data-present="false" class="left"' in theirs[: theirs.index(">")]
 
 
 def test_outsider_gets_404_for_session_page_and_learns_nothing(outsider_client, video_session):

@@ -784,3 +784,151 @@ async def test_a_new_user_of_the_space_gets_history_too(owner, space, video_sess
 async def test_history_of_a_session_without_finals_is_empty(member, video_session):
     _, history, _ = await _join(Client(member, video_session.slug))
     assert history == {"type": "history", "segments": []}
+
+
+# --- who is in the session: `participants` ------------------------------------------------------
+
+
+def _present(message: dict[str, Any]) -> dict[str, bool]:
+    return {p["identity"]: p["present"] for p in message["participants"]}
+
+
+def _participants(client: Client, timeout: float = 5.0):
+    return client.until(lambda m: m["type"] == "participants", timeout=timeout)
+
+
+@database_sync_to_async
+def _joined(session: VideoSession, *users: Any) -> None:
+    from sessions_app.services import session_join
+
+    for user in users:
+        session_join(session=session, user=user)
+
+
+@database_sync_to_async
+def _left_at(session: VideoSession, user: Any):
+    from sessions_app.models import Participant
+
+    return Participant.objects.get(session=session, identity=user.identity).left_at
+
+
+async def test_a_join_is_told_to_the_pages_already_open(owner, member, video_session):
+    await _joined(video_session, owner)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+
+    await _joined(video_session, member)
+
+    message = await _participants(host)
+    assert message == {
+        "type": "participants",
+        "participants": [
+            {"identity": owner.identity, "name": owner.name, "role": "HOST", "present": True},
+            {"identity": member.identity, "name": member.name, "role": "GUEST", "present": True},
+        ],
+    }
+    await host.disconnect()
+
+
+async def test_closing_a_persons_last_page_marks_them_left_and_a_new_one_brings_them_back(
+    owner, member, video_session
+):
+    await _joined(video_session, owner, member)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+    first, second = Client(member, video_session.slug), Client(member, video_session.slug)
+    await _join(first)
+    await _join(second)
+
+    # Another page of the same person is still open: nothing changes.
+    await first.disconnect()
+    assert await host.comm.receive_nothing(timeout=0.5)
+    assert await _left_at(video_session, member) is None
+
+    await second.disconnect()
+    assert _present(await _participants(host)) == {owner.identity: True, member.identity: False}
+    assert await _left_at(video_session, member) is not None
+
+    again = Client(member, video_session.slug)
+    await again.connect()
+    assert _present(await _participants(host)) == {owner.identity: True, member.identity: True}
+    # The page that came back hears it too, after its opening messages.
+    assert _present(await _participants(again)) == {owner.identity: True, member.identity: True}
+    assert [m["type"] for m in again.messages[:3]] == [
+        "connected",
+        "history",
+        "transcription_status",
+    ]
+    for client in (again, host):
+        await client.disconnect()
+
+
+async def test_a_page_that_stopped_pinging_stops_counting(owner, member, video_session):
+    from django.core.cache import cache
+
+    from sessions_app.services import PRESENCE_TTL
+
+    await _joined(video_session, owner, member)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+    page = Client(member, video_session.slug)
+    await _join(page)
+    # A socket of a Daphne that crashed: never closed, last refreshed long ago.
+    key = f"presence:{video_session.pk}:{member.identity}"
+    sockets = await database_sync_to_async(cache.get)(key)
+    sockets["specific.crashed!gone"] = time.time() - PRESENCE_TTL.total_seconds()
+    await database_sync_to_async(cache.set)(key, sockets, 600)
+
+    await page.disconnect()
+
+    assert _present(await _participants(host))[member.identity] is False
+    await host.disconnect()
+
+
+async def test_sockets_of_people_who_never_joined_change_nobody(owner, member, video_session):
+    await _joined(video_session, owner)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+    visitor = Client(member, video_session.slug)
+    await _join(visitor)
+    await visitor.disconnect()
+
+    assert await host.comm.receive_nothing(timeout=0.5)
+    await host.disconnect()
+
+
+async def test_livekit_saying_someone_left_is_told_to_the_pages(owner, member, video_session):
+    from livekit import api as livekit_api
+
+    from sessions_app.services import livekit_event_handle
+
+    await _joined(video_session, owner, member)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+    event = livekit_api.WebhookEvent(
+        event="participant_left",
+        room=livekit_api.Room(name=video_session.slug),
+        participant=livekit_api.ParticipantInfo(identity=member.identity),
+    )
+
+    await database_sync_to_async(livekit_event_handle)(event=event)
+
+    assert _present(await _participants(host)) == {owner.identity: True, member.identity: False}
+    await host.disconnect()
+
+
+async def test_leaving_the_space_is_told_to_the_pages(owner, member, space, video_session):
+    from spaces.services import member_remove
+
+    await _joined(video_session, owner, member)
+    host = Client(owner, video_session.slug)
+    await _join(host)
+
+    await database_sync_to_async(member_remove)(
+        space=space,
+        member=await database_sync_to_async(space.memberships.get)(user=member),
+        by=owner,
+    )
+
+    assert _present(await _participants(host)) == {owner.identity: True, member.identity: False}
+    await host.disconnect()
