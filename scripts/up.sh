@@ -12,6 +12,29 @@
 # UP_WEB_PORTS ("8001 8002"), PG_PORT (55432), REDIS_PORT (56379). Rooms' own variables
 # (README) pass through; DEBUG stays true unless set.
 set -euo pipefail
+
+# Ctrl-C must reach the trap below. A non-interactive shell cannot trap a signal that was
+# ignored when it started, and a CI runner or a shell without job control starts background
+# commands with SIGINT ignored: honcho (which sets its own handler) then stopped everything on
+# Ctrl-C while this script never saw it and passed on honcho's 130 instead of exiting 0. So
+# when SIGINT or SIGTERM comes ignored or blocked, start again with their default handling.
+if [ -z "${ROOMS_UP_SIGNALS_RESET:-}" ] && [ -r "/proc/$$/status" ]; then
+  sig_ign=$(awk '$1 == "SigIgn:" { print $2 }' "/proc/$$/status")
+  sig_blk=$(awk '$1 == "SigBlk:" { print $2 }' "/proc/$$/status")
+  reset_python="$(dirname "$0")/../.venv/bin/python"
+  # Bit n-1 is signal n: SIGINT (2) is 0x2, SIGTERM (15) is 0x4000.
+  if (((16#$sig_ign | 16#$sig_blk) & 0x4002)) && [ -x "$reset_python" ]; then
+    export ROOMS_UP_SIGNALS_RESET=1
+    exec "$reset_python" -c '
+import os, signal, sys
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
+    signal.signal(sig, signal.SIG_DFL)  # Python itself ignores SIGPIPE and SIGXFSZ
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+os.execv(sys.argv[1], sys.argv[1:])
+' "$0" "$@"
+  fi
+fi
+
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -75,7 +98,7 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 "$venv/python" manage.py collectstatic --noinput -v0
 case "${DEBUG:-true}" in
   0 | [Ff]alse | FALSE | [Nn]o | NO | [Oo]ff | OFF) ;;
-  *) "$venv/python" manage.py demo_setup ;;
+  *) "$venv/python" manage.py demo_setup --host "$host" --port "$port" ;;
 esac
 
 # The balancer: the shared template (deploy/nginx.conf) inside a main configuration that keeps

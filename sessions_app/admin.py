@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
 from sessions_app.analysis.services import analysis_request
@@ -120,7 +121,7 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
 
     @admin.display(description="topics")
     def topics_list(self, analysis: SessionAnalysis) -> str:
-        return _html_list(str(topic) for topic in analysis.topics or [])
+        return ", ".join(str(topic) for topic in analysis.topics or []) or "—"
 
     @admin.display(description="action items")
     def action_items_list(self, analysis: SessionAnalysis) -> str:
@@ -145,7 +146,7 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
                 if extra
                 else format_html("{}", item.get("text", ""))
             )
-        return _html_list(items)
+        return _lines(items)
 
     @admin.display(description="speaker stats")
     def speaker_stats_table(self, analysis: SessionAnalysis) -> str:
@@ -184,14 +185,12 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
         self.message_user(request, message, messages.SUCCESS)
 
 
-def _html_list(items: Iterable[str]) -> str:
+def _lines(items: Iterable[str]) -> str:
+    """One item per line, each escaped (unless it is already safe HTML)."""
     items = list(items)
     if not items:
         return "—"
-    return format_html(
-        '<ul class="readable-list">{}</ul>',
-        format_html_join("", "<li>{}</li>", ((i,) for i in items)),
-    )
+    return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in items))
 
 
 @admin.register(Task)

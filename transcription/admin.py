@@ -5,6 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
 from transcription.usage_admin import (
@@ -12,6 +14,8 @@ from transcription.usage_admin import (
     ProviderFilter,
     UserEmailFilter,
     changelist_summary,
+    duration_column,
+    money_column,
     usage_csv_response,
 )
 from transcription.usage_chart import day_chart
@@ -27,8 +31,8 @@ class UsageInline(admin.StackedInline):
         "ended_at",
         "duration_seconds",
         "billed_minutes",
-        "cost_per_minute",
-        "total_cost",
+        "cost_per_minute_money",
+        "total_cost_money",
         "audio_chunks",
         "audio_bytes",
         "partial_count",
@@ -37,7 +41,9 @@ class UsageInline(admin.StackedInline):
         "reconnect_count",
         "finalized",
     ]
-    exclude = ["user", "session"]
+    exclude = ["user", "session", "cost_per_minute", "total_cost"]
+    cost_per_minute_money = money_column("cost_per_minute", "cost per minute")
+    total_cost_money = money_column("total_cost", "total cost")
 
 
 @admin.register(TranscriptionRun)
@@ -85,17 +91,19 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
     """Usage rows with totals, a per-day chart and the top sessions for the filtered rows."""
 
     change_list_template = "admin/usage/change_list.html"
+    # The cost first, next to what it is for, and few columns: the list fits a laptop screen
+    # without scrolling sideways beside the admin's menu (space and provider: the filters and
+    # the row's page; the space also in "Sessions that drove the cost").
     list_display = [
-        "created_at",
-        "session",
-        "space",
-        "user",
-        "provider",
-        "duration_seconds",
+        "created",
+        "session_title",
+        "total_cost_money",
         "billed_minutes",
-        "total_cost",
+        "duration",
+        "user",
         "finalized",
     ]
+    list_display_links = ["created"]
     list_filter = [
         CreatedRangeFilter,
         ("session__space", admin.RelatedFieldListFilter),
@@ -104,16 +112,30 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
         "finalized",
     ]
     search_fields = ["session__slug", "session__title", "session__space__slug", "user__email"]
-    readonly_fields = [f.name for f in TranscriptionUsage._meta.fields]
+    readonly_fields = [
+        *(
+            f"{f.name}_money" if f.name in ("cost_per_minute", "total_cost") else f.name
+            for f in TranscriptionUsage._meta.fields
+        )
+    ]
+    exclude = ["cost_per_minute", "total_cost"]
     date_hierarchy = "created_at"
-    list_select_related = ["session__space", "user"]
+    list_select_related = ["session", "user"]
     actions = ["export_csv"]
     # "N of M rows" would count the whole table (a million rows) on every page view.
     show_full_result_count = False
 
-    @admin.display(description="space", ordering="session__space__name")
-    def space(self, row: TranscriptionUsage) -> str:
-        return row.session.space.name
+    total_cost_money = money_column("total_cost", "cost")
+    cost_per_minute_money = money_column("cost_per_minute", "cost per minute")
+    duration = duration_column
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, row: TranscriptionUsage) -> str:
+        return date_format(timezone.localtime(row.created_at), "Y-m-d H:i")
+
+    @admin.display(description="session", ordering="session__title")
+    def session_title(self, row: TranscriptionUsage) -> str:
+        return row.session.title
 
     def get_urls(self) -> list:
         export = path(

@@ -16,14 +16,17 @@ Minutes are billed minutes (``ceil(seconds / 60)`` per run), the figure usage re
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import get_language_info
 
 from identity.models import User
-from rooms.errors import Forbidden, LimitExceeded
+from rooms.errors import Conflict, Forbidden, LimitExceeded
 from sessions_app.models import VideoSession
 from spaces.limits import Limits, limits_for_space, limits_resolve, new_runs_disabled_message
 from spaces.models import SpaceLimits
@@ -60,16 +63,70 @@ def starter_lock(*, by: User) -> None:
     User.objects.select_for_update().only("pk").get(pk=by.pk)
 
 
+ENGLISH_ONLY = frozenset({"en"})
+
+
+def provider_languages(provider: str | None = None) -> frozenset[str] | None:
+    """The languages the speech provider (default ``settings.STT_PROVIDER``) can transcribe;
+    ``None`` when it takes any.
+
+    Gladia takes any. The offline engine's default model (Whisper ``tiny.en``) is English
+    only; with a multilingual model (``OFFLINE_STT_MULTILINGUAL_MODEL_DIR``), or a model an
+    operator chose (``OFFLINE_STT_MODEL_DIR``, perhaps multilingual), it takes any. A custom
+    ``module:Class`` engine may list its own in a ``supported_languages`` attribute.
+    """
+    provider = provider or settings.STT_PROVIDER
+    if provider == "local":
+        chosen = settings.OFFLINE_STT_MULTILINGUAL_MODEL_DIR or settings.OFFLINE_STT_MODEL_DIR
+        return None if chosen else ENGLISH_ONLY
+    if ":" in provider:
+        module_name, _, class_name = provider.partition(":")
+        try:
+            engine = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            return None
+        supported = getattr(engine, "supported_languages", None)
+        return frozenset(supported) if supported is not None else None
+    return None
+
+
+def language_check(*, session: VideoSession) -> None:
+    """Refuse to transcribe a session whose language the provider cannot do
+    (``Conflict``, ``language_unsupported``). Auto-detect (no language) is always allowed."""
+    supported = provider_languages()
+    if supported is None:
+        return
+    missing = [code for code in session.languages or [] if code not in supported]
+    if missing:
+        names = ", ".join(language_name(code) for code in missing)
+        can = ", ".join(language_name(code) for code in sorted(supported))
+        raise Conflict(
+            f"This server's speech engine transcribes {can} only, and this session is in "
+            f"{names}. Create the session in {can}, or ask the administrator to configure "
+            "Gladia (GLADIA_API_KEY) or a multilingual offline model.",
+            code="language_unsupported",
+        )
+
+
+def language_name(code: str) -> str:
+    """``"fr"`` → ``"French"`` (Django's language names; the code itself when unknown)."""
+    try:
+        return str(get_language_info(code)["name"])
+    except KeyError:
+        return code
+
+
 def run_start_check(*, session: VideoSession, by: User) -> Limits:
     """Refuse a new run the limits forbid; call it inside the start's transaction, after
     ``starter_lock``.
 
-    Raises ``Forbidden`` (``transcription_disabled``, ``month_minutes_used``) or
-    ``LimitExceeded`` (``too_many_runs``).
+    Raises ``Forbidden`` (``transcription_disabled``, ``month_minutes_used``),
+    ``Conflict`` (``language_unsupported``) or ``LimitExceeded`` (``too_many_runs``).
     """
     disabled = new_runs_disabled_message()
     if disabled is not None:
         raise Forbidden(disabled, code="transcription_disabled")
+    language_check(session=session)
     limits = limits_for_space(space_id=session.space_id)
     if limits.max_active_runs_per_user:
         active = TranscriptionRun.objects.filter(

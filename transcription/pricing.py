@@ -19,6 +19,15 @@ def billed_minutes(seconds: float) -> int:
     return math.ceil(round(seconds, 6) / 60)
 
 
+def format_clock(seconds: float | None) -> str:
+    """Metered time as people read it next to billed minutes: ``93`` → ``1:33``, ``3725`` →
+    ``1:02:05`` (whole seconds, rounded down; billing rounds up per run)."""
+    total = max(0, int(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def total_cost(minutes: int, cost_per_minute: Decimal) -> Decimal:
     return (Decimal(minutes) * cost_per_minute).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 

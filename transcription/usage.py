@@ -236,6 +236,8 @@ class SessionCost:
     video_cost: Decimal
     total_cost: Decimal
     uses_livekit: bool
+    # Metered seconds of all runs: billing rounds each run up to whole minutes.
+    transcription_seconds: float = 0.0
 
 
 _COST_FIELDS = (
@@ -250,7 +252,18 @@ _COST_FIELDS = (
 
 def session_cost(*, session: VideoSession) -> SessionCost:
     """The whole cost of one session so far: transcription + video estimate (one query)."""
-    row = sessions_with_cost(VideoSession.objects.filter(pk=session.pk)).values(*_COST_FIELDS)[0]
+    seconds = (
+        TranscriptionUsage.objects.filter(session_id=OuterRef("pk"))
+        .order_by()
+        .values("session_id")
+        .annotate(v=Sum("duration_seconds"))
+        .values("v")
+    )
+    row = (
+        sessions_with_cost(VideoSession.objects.filter(pk=session.pk))
+        .annotate(transcription_seconds=Coalesce(Subquery(seconds), 0.0))
+        .values(*_COST_FIELDS, "transcription_seconds")[0]
+    )
     return SessionCost(
         transcription_minutes=row["transcription_minutes"],
         transcription_cost=quantize_cost(row["transcription_cost"]),
@@ -259,6 +272,7 @@ def session_cost(*, session: VideoSession) -> SessionCost:
         video_cost=quantize_cost(row["video_cost"]),
         total_cost=quantize_cost(row["total_cost"]),
         uses_livekit=session.uses_livekit,
+        transcription_seconds=float(row["transcription_seconds"]),
     )
 
 

@@ -16,11 +16,13 @@ from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
+from rooms.money import format_money
 from sessions_app.models import VideoSession
 from transcription import usage
 from transcription.models import TranscriptionUsage
-from transcription.pricing import quantize_cost
+from transcription.pricing import format_clock
 
 CSV_COLUMNS = [
     ("created_at", "created_at"),
@@ -171,21 +173,42 @@ class SessionCostAdminMixin:
 
     @admin.display(description="cost (transcription + video est.)", ordering="total_cost")
     def cost_total(self, session: VideoSession) -> str:
-        return f"{quantize_cost(session.total_cost)}"  # type: ignore[attr-defined]
+        return format_money(session.total_cost)  # type: ignore[attr-defined]
 
     @admin.display(description="cost")
     def cost_breakdown(self, session: VideoSession) -> str:
         if session.pk is None:
             return "—"
         cost = usage.session_cost(session=session)
-        return format_html(
-            "{} total = {} transcription ({} min, {} runs) + {} video estimate "
-            "({} participant-min{})",
-            cost.total_cost,
-            cost.transcription_cost,
-            cost.transcription_minutes,
-            cost.runs,
-            cost.video_cost,
+        runs = ngettext("%(count)d run", "%(count)d runs", cost.runs) % {"count": cost.runs}
+        people = ngettext(
+            "%(count)d participant-minute",
+            "%(count)d participant-minutes",
             cost.participant_minutes,
+        ) % {"count": cost.participant_minutes}
+        return format_html(
+            "{} total = {} transcription ({} min, {}) + {} video estimate ({}{})",
+            format_money(cost.total_cost),
+            format_money(cost.transcription_cost),
+            cost.transcription_minutes,
+            runs,
+            format_money(cost.video_cost),
+            people,
             "" if cost.uses_livekit else ", peer-to-peer: no video server",
         )
+
+
+def money_column(field: str, description: str) -> Any:
+    """An admin column (or read-only field) that writes ``field`` as money, sortable by it."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self: Any, row: Any) -> str:
+        return format_money(getattr(row, field))
+
+    column.__name__ = f"{field}_money"
+    return column
+
+
+@admin.display(description="metered", ordering="duration_seconds")
+def duration_column(self: Any, row: TranscriptionUsage) -> str:
+    return format_clock(row.duration_seconds)

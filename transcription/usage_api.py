@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -9,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rooms.money import format_money
 from sessions_app.selectors import session_get_for_user
 from transcription import usage
 from transcription.usage import Period
@@ -72,7 +76,21 @@ class SpaceDaysField(DaysField):
     pass
 
 
+@extend_schema_field(
+    {"type": "string", "example": "USD", "description": "the ISO 4217 code of every amount"}
+)
+class CurrencyField(serializers.Field):
+    """The currency of every amount in the answer (``settings.CURRENCY``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return settings.CURRENCY
+
+
 class TotalsSerializer(serializers.Serializer):
+    currency = CurrencyField()
     minutes = serializers.IntegerField(help_text="billed transcription minutes")
     cost = serializers.DecimalField(max_digits=16, decimal_places=4)
     duration_seconds = serializers.FloatField()
@@ -94,7 +112,25 @@ class TranscriptionStatsApi(APIView):
         return Response(self.OutputSerializer(report).data)
 
 
+class FormattedCostSerializer(serializers.Serializer):
+    """The same amounts written for people, as the pages write them (``rooms.money``)."""
+
+    transcription_cost = serializers.SerializerMethodField()
+    video_cost = serializers.SerializerMethodField()
+    total_cost = serializers.SerializerMethodField()
+
+    def get_transcription_cost(self, cost: Any) -> str:
+        return format_money(cost.transcription_cost)
+
+    def get_video_cost(self, cost: Any) -> str:
+        return format_money(cost.video_cost)
+
+    def get_total_cost(self, cost: Any) -> str:
+        return format_money(cost.total_cost)
+
+
 class VideoEstimateSerializer(serializers.Serializer):
+    formatted = FormattedCostSerializer(source="*", read_only=True)
     uses_livekit = serializers.BooleanField()
     participant_minutes = serializers.IntegerField()
     video_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
@@ -120,6 +156,7 @@ class SessionUsageApi(APIView):
     """A session's usage rows and totals with the video estimate (members of its space)."""
 
     class OutputSerializer(serializers.Serializer):
+        currency = CurrencyField()
         session = serializers.CharField(source="session.slug")
         rows = UsageRowSerializer(many=True)
         totals = TotalsSerializer()

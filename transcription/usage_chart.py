@@ -14,6 +14,9 @@ CHART_HEIGHT = 120
 BAR_WIDTH = 10
 BAR_GAP = 2
 MAX_DAYS = 400
+# The axis shows at least this many days, the last one at the right: a single day of usage is
+# one bar, not a block stretched across the chart.
+MIN_DAYS = 14
 
 
 def day_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
@@ -33,8 +36,9 @@ def day_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
     max_minutes = max(s["minutes"] for s in slots) or 1
     max_cost = max(s["cost"] for s in slots) or Decimal("1")
     step = BAR_WIDTH + BAR_GAP
+    axis = max(span, MIN_DAYS)
     bars = []
-    for index, slot in enumerate(slots):
+    for index, slot in enumerate(slots, start=axis - span):
         minutes_h = round(CHART_HEIGHT * slot["minutes"] / max_minutes, 1)
         cost_h = round(float(CHART_HEIGHT * slot["cost"] / max_cost), 1)
         bars.append(
@@ -50,7 +54,7 @@ def day_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "empty": False,
         "bars": bars,
-        "width": span * step,
+        "width": axis * step,
         "height": CHART_HEIGHT,
         "bar_width": BAR_WIDTH,
         "first": slots[0]["date"],

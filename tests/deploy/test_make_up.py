@@ -3,8 +3,10 @@
 It must serve through nginx from BOTH Daphne processes (nginx's access log names the upstream
 of every request), carry transcript WebSockets on both and fan a session event out to all of
 them through Redis, and stop every process it started (nginx, Daphnes, Celery, PostgreSQL,
-Redis) on Ctrl-C, leaving its ports free. Generous timeouts: on a shared 2-core box a fresh
-start (initdb, migrations, six Python processes) takes a minute or more.
+Redis) on Ctrl-C, leaving its ports free, and exit 0 even when it was started with SIGINT
+ignored (then a shell cannot trap it: up.sh starts itself again with the default handling).
+Generous timeouts: on a shared 2-core box a fresh start (initdb, migrations, six Python
+processes) takes a minute or more.
 """
 
 from __future__ import annotations
@@ -182,7 +184,9 @@ def up() -> Iterator[Up]:
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(ROOT / "scripts" / "up.sh")],
+            # With SIGINT ignored, as a CI runner or a shell without job control starts a
+            # background command: up.sh must still stop on Ctrl-C and exit 0 (not honcho's 130).
+            ["env", "--ignore-signal=INT", str(ROOT / "scripts" / "up.sh")],
             cwd=ROOT,
             env=env,
             stdout=out,

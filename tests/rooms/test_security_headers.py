@@ -101,11 +101,37 @@ def test_the_session_page_passes_its_data_as_json_not_script(owner_client, video
 
 
 @pytest.mark.django_db
-def test_only_the_api_reference_page_may_load_redoc_from_its_cdn(client):
-    policy = _policy(client.get(reverse("api-docs")))
+def test_the_api_reference_page_has_the_same_strict_policy_and_only_our_static_files(client):
+    """Swagger UI comes from drf-spectacular-sidecar's static files and is started by a script
+    the docs view serves: no CDN, no web fonts, nothing inline, so no exception to the policy."""
+    page = client.get(reverse("api-docs"))
+    script = client.get(reverse("api-docs"), {"script": ""})
+    html = page.content.decode()
 
-    assert "https://cdn.jsdelivr.net" in policy["script-src"]
-    assert policy["frame-ancestors"] == ["'none'"]
+    assert page.status_code == 200
+    policy = _policy(page)
+    for directive in ("script-src", "style-src", "font-src"):
+        assert policy[directive] == ["'self'"], directive
+    assert policy["img-src"] == ["'self'", "data:", "blob:"]
+    sources = re.findall(r'<script src="([^"]+)"', html)
+    assert sources[:2] == [
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-standalone-preset.js",
+    ]
+    assert sources[2].startswith(reverse("api-docs") + "?")
+    for pattern in (INLINE_SCRIPT, EVENT_HANDLER, STYLE_ATTRIBUTE):
+        assert not pattern.search(html), pattern.search(html)
+    assert "<style" not in html
+    assert "https://" not in html and "http://" not in html
+    assert script["Content-Type"].startswith("application/javascript")
+    assert '"validatorUrl": null' in script.content.decode()  # no badge from swagger.io
+
+
+@pytest.mark.django_db
+def test_no_page_mentions_a_cdn_or_web_fonts_in_its_policy(owner_client, space, video_session):
+    for url in [*_pages(space, video_session), reverse("api-docs")]:
+        header = owner_client.get(url)["Content-Security-Policy"]
+        assert "https://" not in header, (url, header)
 
 
 def test_every_post_form_in_the_templates_carries_a_csrf_token():

@@ -275,3 +275,93 @@ def test_anonymous_api_accept_is_refused(invite, space):
 
     assert response.status_code in (401, 403)
     assert space.memberships.count() == 2
+
+
+# --- Signed out: sign-in and sign-up say which space, and keep the invitation ---------------------
+
+
+def _invite_login_page(client: Client, invite: SpaceInvite):
+    """Where a signed-out visitor of the link lands (the sign-in page with ``next``)."""
+    redirect = client.get(page_url(invite))
+    assert redirect.status_code == 302
+    return client.get(redirect.url)
+
+
+@pytest.mark.django_db
+def test_signed_out_invite_link_says_sign_in_or_create_an_account_to_join_the_space(
+    client, invite, space
+):
+    page = _invite_login_page(client, invite).content.decode()
+
+    assert "to join “Owner&#x27;s space”." in page
+    notice = page.split('id="invite-notice"', 1)[1].split("</p>", 1)[0]
+    assert ">Sign in</a> or <a" in notice and ">create an account</a>" in notice
+
+
+@pytest.mark.django_db
+def test_every_sign_in_and_sign_up_link_keeps_the_invitation(client, invite):
+    page = _invite_login_page(client, invite).content.decode()
+    keep = f"next=%2Finvite%2F{invite.token}%2F"
+
+    topbar = page.split('<header class="topbar">', 1)[1].split("</header>", 1)[0]
+    assert f'href="{reverse("account_signup")}?{keep}"' in topbar
+    assert f'href="{reverse("account_login")}?{keep}"' in topbar
+    notice = page.split('id="invite-notice"', 1)[1].split("</p>", 1)[0]
+    assert notice.count(keep) == 2
+    # allauth's own "sign up" link in the page keeps it too.
+    assert page.count(f"{reverse('account_signup')}?{keep}") >= 3
+
+
+@pytest.mark.django_db
+def test_the_sign_up_page_names_the_space_and_posts_the_invitation_on(client, invite):
+    url = f"{reverse('account_signup')}?next={page_url(invite)}"
+    page = client.get(url).content.decode()
+
+    assert "to join “Owner&#x27;s space”." in page
+    assert f'name="next" value="{page_url(invite)}"' in page
+
+
+@pytest.mark.django_db
+def test_a_new_account_made_from_the_invitation_comes_back_to_it(client, invite, space):
+    """Signing up from the invitation and confirming the address lands on the invitation."""
+    from django.core import mail
+
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "new.person@example.com",
+            "password1": "a-long-enough-passphrase-9",
+            "password2": "a-long-enough-passphrase-9",
+            "next": page_url(invite),
+        },
+    )
+    link = next(word for word in mail.outbox[-1].body.split() if "/accounts/confirm-email/" in word)
+    confirm = client.get(link)
+    response = client.post(confirm.wsgi_request.path) if confirm.status_code == 200 else confirm
+
+    assert response.status_code == 302
+    assert response.url == page_url(invite)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("state", ["expired", "revoked", "unknown"])
+def test_no_space_is_named_for_a_dead_invitation(client, invite, space, state):
+    token = invite.token
+    if state == "expired":
+        SpaceInvite.objects.filter(pk=invite.pk).update(expires_at=timezone.now())
+    elif state == "revoked":
+        SpaceInvite.objects.filter(pk=invite.pk).update(revoked=True)
+    else:
+        token = "no-such-token"
+
+    page = client.get(f"{reverse('account_login')}?next=/invite/{token}/").content.decode()
+
+    assert "invite-notice" not in page
+    assert space.name not in page.replace("&#x27;", "'")
+
+
+@pytest.mark.django_db
+def test_the_top_bar_does_not_carry_a_foreign_next(client):
+    page = client.get(f"{reverse('account_login')}?next=https://evil.example/").content.decode()
+    topbar = page.split('<header class="topbar">', 1)[1].split("</header>", 1)[0]
+    assert "evil.example" not in topbar

@@ -202,3 +202,62 @@ def test_outsider_gets_404_on_every_space_url(
     assert response.status_code == 404
     assert space.name not in response.content.decode()
     assert (space.memberships.count(), space.invites.count(), space.sessions.count()) == before
+
+
+# --- The new-session form (issue 16) ----------------------------------------------------------
+
+
+def _session_form(html: str) -> str:
+    return html.split('class="card session-create"', 1)[1].split("</form>", 1)[0]
+
+
+@pytest.mark.django_db
+def test_the_new_session_form_has_visible_labels_for_title_and_language(owner_client, space):
+    form = _session_form(owner_client.get(detail_url(space)).content.decode())
+
+    assert '<label for="id_title">Title</label>' in form
+    assert '<label for="id_language">Language</label>' in form
+    assert "visually-hidden" not in form
+
+
+@pytest.mark.django_db
+def test_without_livekit_there_is_no_peer_to_peer_choice(owner_client, space, settings):
+    settings.LIVEKIT_ENABLED = False
+    form = _session_form(owner_client.get(detail_url(space)).content.decode())
+
+    assert "peer_to_peer" not in form
+    assert "Small meeting" not in form
+
+
+@pytest.mark.django_db
+def test_with_livekit_the_peer_to_peer_choice_explains_itself_and_is_kept(
+    owner_client, space, settings
+):
+    from sessions_app.models import VideoSession
+
+    settings.LIVEKIT_ENABLED = True
+    settings.MESH_MAX_PARTICIPANTS = 4
+    form = _session_form(owner_client.get(detail_url(space)).content.decode())
+
+    assert 'name="peer_to_peer"' in form
+    assert "without the video server: for up to 4 people" in form
+    assert 'aria-describedby="p2p-help"' in form
+
+    owner_client.post(
+        reverse("session-create", kwargs={"slug": space.slug}),
+        {"title": "Small talk", "language": "en", "peer_to_peer": "on"},
+    )
+    assert VideoSession.objects.get(title="Small talk").peer_to_peer is True
+
+
+@pytest.mark.django_db
+def test_the_language_list_marks_what_the_offline_engine_cannot_transcribe(
+    owner_client, space, settings
+):
+    settings.STT_PROVIDER = "local"
+    settings.OFFLINE_STT_MODEL_DIR = settings.OFFLINE_STT_MULTILINGUAL_MODEL_DIR = ""
+    form = _session_form(owner_client.get(detail_url(space)).content.decode())
+
+    assert '<option value="en" selected>English</option>' in form
+    assert '<option value="ru">Russian — not transcribed here</option>' in form
+    assert "This server transcribes English only" in form

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from rooms.money import format_money
 from tests.factories import SpaceFactory, UserFactory, VideoSessionFactory
 from tests.transcription.usage_factories import at, make_participant, make_usage
 
@@ -60,7 +61,8 @@ def test_changelist_totals_for_space_and_month_equal_the_space_api(
     assert response.status_code == 200
     html = _text(response)
     assert api["cost"] == "0.6625"  # 50 + 2 + 1 minutes at 0.0125
-    assert f'<dd id="usage-total-cost">{api["cost"]}</dd>' in html
+    assert f'<dd id="usage-total-cost">{format_money(api["cost"])}</dd>' in html
+    assert '<dd id="usage-total-cost">$0.6625</dd>' in html
     assert f'<dd id="usage-total-minutes">{api["minutes"]}</dd>' in html
     assert f'<dd id="usage-total-runs">{api["runs"]}</dd>' in html
     assert f'<dd id="usage-total-sessions">{api["sessions"]}</dd>' in html
@@ -76,7 +78,7 @@ def test_changelist_totals_for_a_user_equal_the_stats_api(staff_client, member, 
 
     html = _text(staff_client.get(CHANGELIST, {"user_email": member.email.upper()}))
 
-    assert f'<dd id="usage-total-cost">{stats["cost"]}</dd>' in html
+    assert f'<dd id="usage-total-cost">{format_money(stats["cost"])}</dd>' in html
     assert f'<dd id="usage-total-minutes">{stats["minutes"]}</dd>' in html
 
 
@@ -91,7 +93,7 @@ def test_changelist_provider_filter(staff_client, owner, space):
 def test_changelist_date_hierarchy_month_filters_totals(staff_client, usage_data):
     html = _text(staff_client.get(CHANGELIST, {"created_at__year": 2026, "created_at__month": 11}))
     assert '<dd id="usage-total-minutes">10</dd>' in html
-    assert '<dd id="usage-total-cost">0.1250</dd>' in html
+    assert '<dd id="usage-total-cost">$0.125</dd>' in html
 
 
 def test_changelist_lists_the_sessions_that_drove_the_cost(
@@ -128,7 +130,7 @@ def test_changelist_day_chart_has_a_bar_per_day(staff_client, space, usage_data)
     chart = response.context["usage_chart"]
     assert (chart["first"].isoformat(), chart["last"].isoformat()) == ("2026-10-03", "2026-10-20")
     assert len(chart["bars"]) == 18
-    assert "2026-10-20: 0.0375 (3 min)" in _text(response)
+    assert "2026-10-20: $0.0375 (3 min)" in _text(response)
 
 
 def test_changelist_with_a_bad_date_range_says_why(staff_client, usage_data):
@@ -193,8 +195,118 @@ def test_session_admin_shows_the_cost_column_and_breakdown(staff_client, usage_d
         session=big, identity="a", joined_at=start, left_at=start + timedelta(minutes=60)
     )
 
-    listing = _text(staff_client.get("/admin/sessions_app/videosession/", {"o": "-8"}))
+    listing = _text(staff_client.get("/admin/sessions_app/videosession/", {"o": "-10"}))
     change = _text(staff_client.get(f"/admin/sessions_app/videosession/{big.pk}/change/"))
 
-    assert "0.6800" in listing  # 0.6500 transcription + 0.0300 video
-    assert "0.6800 total = 0.6500 transcription (52 min, 2 runs) + 0.0300 video" in change
+    assert "$0.68" in listing  # 0.6500 transcription + 0.0300 video
+    assert "$0.68 total = $0.65 transcription (52 min, 2 runs) + $0.03 video" in change
+    assert "(60 participant-minutes)" in change
+
+
+# --- What staff read (issue 16): money, plurals, no raw JSON, the list fits a laptop ----------
+
+
+def test_usage_list_puts_the_cost_next_to_the_session_as_money(staff_client, usage_data):
+    from transcription.admin import TranscriptionUsageAdmin
+
+    columns = TranscriptionUsageAdmin.list_display
+    assert columns.index("total_cost_money") <= 2, "cost must not need sideways scrolling"
+    html = _text(staff_client.get(CHANGELIST, {"provider_name": "local"}))
+    assert '<td class="field-total_cost_money">$0.625</td>' in html  # 50 min at 0.0125
+    assert '<td class="field-duration">50:00</td>' in html
+    assert '<td class="field-duration">1:01</td>' in html
+
+
+def test_usage_row_and_run_pages_write_money(staff_client, usage_data):
+    from transcription.models import TranscriptionUsage
+
+    row = TranscriptionUsage.objects.filter(session=usage_data["small"]).order_by("pk").first()
+    usage_page = _text(staff_client.get(f"{CHANGELIST}{row.pk}/change/"))
+    run_page = _text(
+        staff_client.get(f"/admin/transcription/transcriptionrun/{row.run_id}/change/")
+    )
+
+    for page in (usage_page, run_page):
+        assert page.count("$0.0125") >= 2  # the rate, and the cost of its 1 minute
+        assert ">0.0125<" not in page  # never the bare decimal
+
+
+def test_one_run_reads_one_run(staff_client, owner, space):
+    session = VideoSessionFactory(space=space, created_by=owner, title="Once")
+    make_usage(session=session, user=owner, seconds=30)
+
+    change = _text(staff_client.get(f"/admin/sessions_app/videosession/{session.pk}/change/"))
+
+    assert "(1 min, 1 run)" in change
+    assert "1 runs" not in change
+    assert "(0 participant-minutes, peer-to-peer: no video server)" in change
+
+
+def test_session_admin_shows_languages_and_how_video_flows(staff_client, owner, space, settings):
+    settings.LIVEKIT_ENABLED = False
+    VideoSessionFactory(space=space, created_by=owner, languages=["en", "fr"], title="Bilingual")
+    VideoSessionFactory(space=space, created_by=owner, languages=[], title="Any")
+
+    listing = _text(staff_client.get("/admin/sessions_app/videosession/"))
+
+    assert '<td class="field-language_names">English, French</td>' in listing
+    assert '<td class="field-language_names">detect</td>' in listing
+    assert "peer-to-peer (LiveKit is off)" in listing
+    assert '["en", "fr"]' not in listing
+
+
+def test_session_admin_edits_languages_as_choices(staff_client, owner, space):
+    session = VideoSessionFactory(space=space, created_by=owner, languages=["fr"])
+    url = f"/admin/sessions_app/videosession/{session.pk}/change/"
+
+    page = _text(staff_client.get(url))
+
+    assert 'type="checkbox" name="languages" value="fr"' in page
+    assert "checked" in page.split('value="fr"', 1)[1].split(">", 1)[0]
+    assert "[&quot;fr&quot;]" not in page
+
+
+def test_analysis_admin_shows_topics_action_items_and_speakers_readably(staff_client, owner, space):
+    from sessions_app.models import SessionAnalysis
+
+    session = VideoSessionFactory(space=space, created_by=owner)
+    analysis = SessionAnalysis.objects.create(
+        session=session,
+        status="DONE",
+        topics=["pricing model", "launch <date>"],
+        action_items=[{"text": "Send the deck", "owner": "Ann", "due": "Friday", "start": 93}],
+        speaker_stats=[
+            {
+                "identity": "u-1",
+                "name": "Ann",
+                "talk_seconds": 125,
+                "words": 300,
+                "wpm": 144,
+                "turns": 7,
+            }
+        ],
+    )
+
+    page = _text(staff_client.get(f"/admin/sessions_app/sessionanalysis/{analysis.pk}/change/"))
+
+    assert "pricing model, launch &lt;date&gt;" in page  # escaped, not markup
+    assert 'Send the deck <span class="quiet">Ann · Friday · 1:33</span>' in page
+    assert "<td>Ann</td><td>2:05</td><td>300</td><td>144</td><td>7</td>" in page
+    assert "talk_seconds" not in page
+
+
+def test_rerunning_one_analysis_says_one_analysis(staff_client, owner, space):
+    from sessions_app.models import SessionAnalysis
+    from sessions_app.services import session_end
+
+    session = VideoSessionFactory(space=space, created_by=owner)
+    session_end(session=session, by=owner)
+    analysis = SessionAnalysis.objects.get(session=session)
+
+    response = staff_client.post(
+        "/admin/sessions_app/sessionanalysis/",
+        {"action": "rerun", "_selected_action": [analysis.pk]},
+        follow=True,
+    )
+
+    assert "1 analysis queued again." in _text(response)

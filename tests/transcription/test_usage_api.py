@@ -135,12 +135,32 @@ def test_session_usage_with_no_runs_is_zero(owner_api, video_session):
     assert body["rows"] == []
     assert body["totals"]["minutes"] == 0
     assert body["cost"] == {
+        "formatted": {"transcription_cost": "$0.00", "video_cost": "$0.00", "total_cost": "$0.00"},
         "uses_livekit": False,
         "participant_minutes": 0,
         "video_cost": "0.0000",
         "transcription_cost": "0.0000",
         "total_cost": "0.0000",
     }
+
+
+def test_every_usage_answer_names_its_currency_and_keeps_amounts_numeric(
+    owner_api, owner, space, video_session, settings
+):
+    """Amounts stay decimal strings a program can add up; ``currency`` says what they are in,
+    and the session's cost also comes written as the pages write it (for its live cost box)."""
+    settings.CURRENCY = "EUR"
+    make_usage(session=video_session, user=owner, seconds=120)
+
+    stats = owner_api.get("/api/transcription/stats").json()
+    session = _session_usage(owner_api, video_session.slug).json()
+    space_usage = owner_api.get(f"/api/spaces/{space.slug}/usage").json()
+
+    assert stats["currency"] == session["currency"] == space_usage["currency"] == "EUR"
+    assert session["totals"]["currency"] == "EUR"
+    assert stats["cost"] == session["cost"]["transcription_cost"] == "0.0250"
+    assert space_usage["total_cost"] == "0.0250"
+    assert session["cost"]["formatted"]["total_cost"] == "€0.025"
 
 
 def test_session_usage_adds_the_video_estimate_with_livekit(

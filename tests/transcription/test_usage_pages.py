@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.template import Context, Template
+from django.utils import timezone
 
 from tests.factories import VideoSessionFactory
 from tests.transcription.usage_factories import at, make_participant, make_usage
@@ -23,7 +25,7 @@ def test_my_usage_page_shows_totals_and_a_day_chart(owner_client, owner, video_s
     assert response.status_code == 200
     html = response.content.decode()
     assert '<dd id="usage-minutes">12</dd>' in html
-    assert '<dd id="usage-cost">0.1500</dd>' in html
+    assert '<dd id="usage-cost">$0.15</dd>' in html
     # One bar per day from the first to the last day with usage, gaps included.
     assert html.count("<rect ") == 2 * 4
     assert "2026-10-04: 10 min" in html
@@ -73,7 +75,7 @@ def test_space_page_shows_usage_section_to_owners_only(
     member_html = member_client.get(f"/spaces/{space.slug}/").content.decode()
 
     assert "Usage, last 30 days" in owner_html
-    assert '<dd class="space-total-cost">0.1250</dd>' in owner_html
+    assert '<dd class="space-total-cost">$0.125</dd>' in owner_html
     assert video_session.title in owner_html.split("Usage, last 30 days", 1)[1]
     assert "Usage, last 30 days" not in member_html
     assert "space-total-cost" not in member_html
@@ -87,7 +89,7 @@ def test_space_usage_page_for_owner_member_and_outsider(
 
     owner_response = owner_client.get(url, {"from": "2026-10-01", "to": "2026-10-31"})
     assert owner_response.status_code == 200
-    assert '<dd class="space-total-cost">0.0250</dd>' in owner_response.content.decode()
+    assert '<dd class="space-total-cost">$0.025</dd>' in owner_response.content.decode()
     assert member_client.get(url).status_code == 403
     assert outsider_client.get(url).status_code == 404
 
@@ -114,9 +116,11 @@ def test_session_cost_tag_renders_transcription_video_and_total(settings, owner,
         Context({"session": video_session})
     )
 
-    assert "0.0250" in html  # transcription: 2 min
-    assert "0.0100" in html  # video: 20 participant-min
-    assert '<dd class="cost-total">0.0350</dd>' in html
+    assert "$0.025 <span" in html  # transcription: 2 min at 0.0125
+    assert "$0.01 <span" in html  # video: 20 participant-minutes at 0.0005
+    assert "(20 participant-minutes)" in html
+    assert "(2 min in 1 run)" in html
+    assert '<dd class="cost-total">$0.035</dd>' in html
 
 
 def test_session_cost_tag_for_a_mesh_session_says_no_video_server(owner, space):
@@ -125,7 +129,7 @@ def test_session_cost_tag_for_a_mesh_session_says_no_video_server(owner, space):
         Context({"session": mesh})
     )
     assert "peer-to-peer, no video server" in html
-    assert '<dd class="cost-total">0.0000</dd>' in html
+    assert '<dd class="cost-total">$0.00</dd>' in html
 
 
 def test_live_session_page_shows_cost_to_the_host_only(
@@ -135,3 +139,91 @@ def test_live_session_page_shows_cost_to_the_host_only(
     url = f"/sessions/{video_session.slug}/"
     assert "Cost of this session" in owner_client.get(url).content.decode()
     assert "Cost of this session" not in member_client.get(url).content.decode()
+
+
+# --- One money format (issue 16) ---------------------------------------------------------------
+
+RAW_DECIMAL = re.compile(r"\b\d+\.\d{5,}\b")
+
+
+def test_space_pages_write_every_amount_as_money_never_raw_decimals(
+    settings, owner_client, owner, space, video_session
+):
+    """SQLite sums of decimals come back as ``0.0250000000000000``; the pages write ``$0.03``."""
+    settings.LIVEKIT_ENABLED = True
+    settings.LIVEKIT_COST_PER_PARTICIPANT_MINUTE = Decimal("0.0005")
+    start = timezone.now() - timedelta(days=1)
+    make_participant(
+        session=video_session, identity="a", joined_at=start, left_at=start + timedelta(minutes=4)
+    )
+    make_usage(session=video_session, user=owner, seconds=120, created_at=start)
+
+    for url in (f"/spaces/{space.slug}/", f"/spaces/{space.slug}/usage/"):
+        html = owner_client.get(url).content.decode()
+        usage = html.split("usage-totals", 1)[1]
+        assert not RAW_DECIMAL.search(usage), (url, RAW_DECIMAL.search(usage))
+        assert "0.0000" not in usage
+        assert "$0.025" in usage  # transcription, 2 min at 0.0125
+        assert "$0.002" in usage  # video, 4 participant-minutes at 0.0005
+        assert "$0.027" in usage  # the total: the amounts shown add up
+        assert "4 participant-minutes" in usage
+        assert "p-min" not in html
+        assert "Amounts in USD." in usage
+
+
+def test_the_currency_setting_changes_every_amount(settings, owner_client, owner, video_session):
+    settings.CURRENCY = "EUR"
+    make_usage(session=video_session, user=owner, seconds=60, created_at=at("2026-10-01"))
+
+    html = owner_client.get("/me/usage/").content.decode()
+
+    assert '<dd id="usage-cost">€0.0125</dd>' in html
+    assert "$" not in html.split("<main", 1)[1]
+
+
+def test_the_cost_of_an_ended_session_shows_its_metered_time_and_billing_apart(
+    owner, video_session
+):
+    """1 min 33 s of transcription bills 2 minutes: the card says both, not "1 minute"."""
+    from sessions_app.services import session_end
+
+    make_usage(session=video_session, user=owner, seconds=93)
+    session_end(session=video_session, by=owner)
+
+    html = Template("{% load usage_tags %}{% session_cost session %}").render(
+        Context({"session": video_session})
+    )
+
+    assert "(2 min in 1 run)" in html
+    assert "Transcribed for 1:33, billed as 2 minutes" in html
+
+
+def test_a_live_session_cost_has_no_billing_line_that_would_go_stale(owner, video_session):
+    make_usage(session=video_session, user=owner, seconds=93)
+    html = Template("{% load usage_tags %}{% session_cost session %}").render(
+        Context({"session": video_session})
+    )
+    assert "Transcribed for" not in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0:00"), (59.9, "0:59"), (93, "1:33"), (3725, "1:02:05")]
+)
+def test_durations_read_as_a_clock(seconds, text):
+    start = at("2026-10-01", 9)
+    rendered = Template("{% load usage_tags %}{{ s|clock }} {{ a|elapsed:b }}").render(
+        Context({"s": seconds, "a": start, "b": start + timedelta(seconds=seconds)})
+    )
+    assert rendered == f"{text} {text}"
+
+
+def test_one_day_of_usage_is_one_bar_at_the_right_not_the_whole_chart():
+    from datetime import date
+
+    from transcription.usage_chart import BAR_GAP, BAR_WIDTH, MIN_DAYS, day_chart
+
+    chart = day_chart([{"date": date(2026, 10, 1), "minutes": 3, "cost": Decimal("0.03")}])
+
+    step = BAR_WIDTH + BAR_GAP
+    assert chart["width"] == MIN_DAYS * step
+    assert [bar["x"] for bar in chart["bars"]] == [(MIN_DAYS - 1) * step]

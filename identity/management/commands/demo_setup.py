@@ -1,5 +1,7 @@
 """Create the demo accounts and space that `make run` prints, once; safe to run again."""
 
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -19,8 +21,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="allow with DEBUG=false")
+        parser.add_argument(
+            "--host",
+            dest="address",
+            default=settings.ALLOWED_HOSTS[0],
+            help="the host the server listens on, for the printed address",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=os.environ.get("PORT") or "8000",
+            help="the port the server listens on, for the printed address (default: $PORT, 8000)",
+        )
 
-    def handle(self, *args: object, force: bool = False, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        force: bool = False,
+        address: str = "",
+        port: int = 8000,
+        **options: object,
+    ) -> None:
         if not settings.DEBUG and not force:
             raise CommandError("demo_setup creates known passwords: refusing with DEBUG=false")
         users = []
@@ -39,7 +60,7 @@ class Command(BaseCommand):
         space = Space.objects.filter(created_by=host, name="Demo space").first()
         if space is None:
             space = space_create(owner=host, name="Demo space")
-        url = f"http://{settings.ALLOWED_HOSTS[0]}:8000"
+        url = f"http://{address}:{port}"
         self.stdout.write(
             self.style.SUCCESS(
                 "\n  Rooms is starting at "
