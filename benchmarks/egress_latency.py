@@ -65,7 +65,7 @@ from benchmarks.harness import (
     setup_django,
     start_daphne,
 )
-from transcription.stt.base import END_OF_EVENTS, SttEvent, SttStream
+from transcription.live.stt.base import END_OF_EVENTS, SttEvent, SttStream
 
 SOURCE_RATE = 48000
 AAC_FRAME = 1024
@@ -167,7 +167,7 @@ def make_audio(workdir: Path, seconds: float, spacing: float, noise: float = 0.0
     import soundfile
 
     from tests.fakes.livekit import encode_flv
-    from transcription.ingest import ffmpeg_path
+    from transcription.live.ingest import ffmpeg_path
 
     t = np.arange(int(seconds * SOURCE_RATE)) / SOURCE_RATE
     signal = np.random.default_rng(7).uniform(-noise, noise, len(t))
@@ -224,7 +224,7 @@ class Publisher:
     """The most any packet left after its due time (this process falling behind), seconds."""
 
     async def run(self, stop_at: float) -> None:
-        from transcription.ingest.gate import (
+        from transcription.live.ingest.gate import (
             AMF0_COMMAND,
             ChunkReader,
             amf0_decode,

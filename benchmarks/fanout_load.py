@@ -12,7 +12,7 @@ What it does, all on loopback:
    (nginx spreads them over the Daphne processes), from ``--client-procs`` processes, and
    counts each Daphne's established connections.
 3. A publisher process sends ``--rate`` transcript events per second per session for
-   ``--seconds`` through the real broadcast path (``transcription.broadcast.send_transcript``
+   ``--seconds`` through the real broadcast path (``transcription.live.broadcast.send_transcript``
    -> Redis channel layer ``group_send``), each with a sequence number and its send time.
 4. Every client records when each event arrived: delivery latency (median, p95, p99), events
    lost (sent to its session, never received) and duplicated; Daphne RSS before and with the
@@ -238,7 +238,7 @@ def publisher_process(
     start_wall = conn.recv()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_at_start = usage.ru_utime + usage.ru_stime
-    from transcription import broadcast
+    from transcription.live import broadcast
 
     publish_ms: list[float] = []
 

@@ -129,7 +129,7 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from transcription.transcript import TURNS_PER_PAGE, transcript_index
+    from transcription.archive.transcript import TURNS_PER_PAGE, transcript_index
 
     owner, session, words = build(args.finals, args.seconds, args.seed)
     index = transcript_index(session=session)

@@ -30,8 +30,8 @@ from benchmarks.harness import ROOT, cpu_seconds, machine
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.livekit import FIXTURE, encode_flv
-from transcription.ingest import BYTES_PER_SECOND, PortPool, RtmpIngest, ffmpeg_path
-from transcription.ingest.ffmpeg import end_process
+from transcription.live.ingest import BYTES_PER_SECOND, PortPool, RtmpIngest, ffmpeg_path
+from transcription.live.ingest.ffmpeg import end_process
 
 REAL_TIME_RATIO = 0.97
 MAX_LAG_GROWTH = 0.25

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from transcription.stt.base import END_OF_EVENTS, SttEvent, SttStream
+from transcription.live.stt.base import END_OF_EVENTS, SttEvent, SttStream
 
 # Tiny values: a marked frame stays below the voice-activity threshold, like silence.
 MAGIC = np.array([7, -7, 11, -11], dtype=np.int16)

@@ -58,8 +58,8 @@ def main() -> None:
     from benchmarks.usage_stats import generate
     from rooms.throttles import ScopedPostThrottle
     from spaces.models import SpaceLimits
-    from transcription import limits
     from transcription.models import TranscriptionRun
+    from transcription.usage import limits
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "set DATABASE_URL"
     assert settings.REDIS_URL, "set REDIS_URL"

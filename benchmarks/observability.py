@@ -46,7 +46,7 @@ def _time_per_call(fn, repeat: int, batch: int = BATCH, unit: float = 1e9) -> di
 def worker_updates(repeat: int) -> dict[str, object]:
     """In this process (normal or multiprocess mode, from the environment)."""
     from rooms import metrics
-    from transcription.metering import UsageCounters
+    from transcription.usage.metering import UsageCounters
 
     counter = metrics.AUDIO_SECONDS
     gauge = metrics.WEBSOCKET_CONNECTIONS.labels(route="transcript")

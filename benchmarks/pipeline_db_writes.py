@@ -41,7 +41,7 @@ class WriteCounter:
 
 
 def scripted_stream_class():
-    from transcription.stt.base import END_OF_EVENTS, SttEvent, SttStream
+    from transcription.live.stt.base import END_OF_EVENTS, SttEvent, SttStream
 
     class ScriptedStream(SttStream):
         """A partial every 100 ms and a final every second of audio, like busy speech."""
@@ -84,8 +84,8 @@ async def run(sessions: int, seconds: float, counter: WriteCounter) -> dict:
     from identity.models import User
     from sessions_app.models import VideoSession
     from spaces.services import space_create
+    from transcription.live.pipeline import RunPipeline
     from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-    from transcription.pipeline import RunPipeline
 
     def prepare() -> list[TranscriptionRun]:
         owner = User.objects.create_user(

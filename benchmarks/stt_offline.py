@@ -72,7 +72,7 @@ def rss_mb(pid: int) -> float:
 
 
 async def one_pass(pcm: bytes, **options) -> tuple[list, float]:
-    from transcription.stt.local import LocalSttStream
+    from transcription.live.stt.local import LocalSttStream
 
     stream = LocalSttStream(**OPTIONS, **options)
     await stream.start()
@@ -120,7 +120,7 @@ async def accuracy(recordings: list[tuple[str, bytes, str]], windows: list[float
 
 
 async def session(pcm: bytes, delay: float, results: dict, **options) -> None:
-    from transcription.stt.local import LocalSttStream
+    from transcription.live.stt.local import LocalSttStream
 
     await asyncio.sleep(delay)
     stream = LocalSttStream(**OPTIONS, **options)
@@ -155,7 +155,7 @@ async def session(pcm: bytes, delay: float, results: dict, **options) -> None:
 
 
 async def sessions(count: int, pcm: bytes, **options) -> dict:
-    from transcription.stt.local import LocalSttStream
+    from transcription.live.stt.local import LocalSttStream
 
     warm = LocalSttStream(**OPTIONS, **options)
     await warm.start()
@@ -215,8 +215,8 @@ def main() -> None:
         recordings.append((Path(path).name, load(Path(path)), normalise(ref)))
     out: dict = {"machine": machine(), "load_before": os.getloadavg()}
     started = time.perf_counter()
-    from transcription.stt.local import default_model_dir
-    from transcription.stt.whisper_pool import get_pool
+    from transcription.live.stt.local import default_model_dir
+    from transcription.live.stt.whisper_pool import get_pool
 
     model_dir = args.model_dir or default_model_dir()
     pool = get_pool(model_dir=model_dir)

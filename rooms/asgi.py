@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from rooms.runtime import tune_gc_for_latency  # noqa: E402
 from rooms.ws_origin import SameOriginValidator  # noqa: E402
-from transcription.runner import LoopCaptureMiddleware  # noqa: E402
+from transcription.live.runner import LoopCaptureMiddleware  # noqa: E402
 
 application = LoopCaptureMiddleware(
     ProtocolTypeRouter(

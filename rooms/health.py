@@ -92,9 +92,9 @@ def _stt() -> dict[str, Any]:
     elif provider == "local":
         if importlib.util.find_spec("faster_whisper") is None:
             raise RuntimeError("faster-whisper is not installed")
-        from transcription.stt import SttError
-        from transcription.stt.local import default_model_dir
-        from transcription.stt.whisper_worker import missing_model_files
+        from transcription.live.stt import SttError
+        from transcription.live.stt.local import default_model_dir
+        from transcription.live.stt.whisper_worker import missing_model_files
 
         try:
             model_dirs = [settings.OFFLINE_STT_MODEL_DIR or default_model_dir()]

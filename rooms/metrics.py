@@ -37,7 +37,7 @@ from prometheus_client import (
 
 
 class RunCounters(Protocol):
-    """What a run's meter reads (``transcription.metering.UsageCounters`` has it): the
+    """What a run's meter reads (``transcription.usage.metering.UsageCounters`` has it): the
     infrastructure here never imports the apps it measures."""
 
     audio_seconds: float

@@ -1,7 +1,7 @@
 """Money as people read it: one helper and one currency (``settings.CURRENCY``) everywhere.
 
-Costs are stored and returned by the API as Decimals with 4 places (``transcription.pricing``);
-pages and the admin show them through :func:`format_money`:
+Costs are stored and returned by the API as Decimals with 4 places
+(``transcription.usage.pricing``); pages and the admin show them through :func:`format_money`:
 
 - **cents, and more only when the amount has more**: at least 2 decimals and at most 4 (the
   meter's precision, rounded half up like it), trailing zeros dropped: ``$0.02``,
@@ -23,7 +23,7 @@ from django.utils import formats
 from django.utils.translation import get_language
 
 NBSP = "\u00a0"
-# Costs are metered to 4 places (transcription.pricing.COST_PLACES).
+# Costs are metered to 4 places (transcription.usage.pricing.COST_PLACES).
 MAX_PLACES = 4
 SYMBOLS = {
     "USD": "$",

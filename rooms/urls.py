@@ -15,7 +15,7 @@ from sessions_app.urls import space_session_urlpatterns
 from spaces.urls import api_urlpatterns as spaces_api
 from spaces.urls import invite_urlpatterns
 from transcription.urls import api_urlpatterns as transcription_api
-from transcription.usage_views import my_usage, space_usage
+from transcription.usage.views import my_usage, space_usage
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):

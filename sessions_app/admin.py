@@ -11,9 +11,9 @@ from django.utils.translation import ngettext
 from sessions_app.analysis.services import analysis_request
 from sessions_app.forms import LANGUAGE_CHOICES
 from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
-from transcription.limits import language_name
-from transcription.pricing import format_clock
-from transcription.usage_admin import SessionCostAdminMixin
+from transcription.usage.admin import SessionCostAdminMixin
+from transcription.usage.limits import language_name
+from transcription.usage.pricing import format_clock
 
 
 class ParticipantInline(admin.TabularInline):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sessions_app.models import VideoSession
 from sessions_app.selectors import analysis_get_for_session, participant_list, session_can_end
-from transcription import edits, transcript
+from transcription.archive import edits, transcript
 from transcription.selectors import providers_for_session
 
 DOWNLOADS = [
@@ -116,8 +116,9 @@ def session_finished(request: HttpRequest, session: VideoSession) -> HttpRespons
 
 
 def _edit_config(request: HttpRequest, session: VideoSession) -> dict[str, object]:
-    """What ``static/js/transcript-edit.js`` needs: may this person edit or revert (the rules
-    of ``transcription.edits``, read here with two queries), and to whom a segment may go."""
+    """What ``static/js/transcript-edit.js`` needs: may this person edit or revert (the
+    rules of ``transcription.archive.edits``, read here with two queries), and to whom a
+    segment may go."""
     participants = list(participant_list(session=session))
     can_revert = session_can_end(session=session, user=request.user)
     can_edit = can_revert or any(p.user_id == request.user.pk for p in participants)

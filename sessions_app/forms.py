@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from transcription.limits import provider_languages
+from transcription.usage.limits import provider_languages
 
 LANGUAGE_CHOICES = [
     ("en", _("English")),

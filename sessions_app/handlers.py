@@ -12,7 +12,7 @@ from sessions_app.models import VideoSession
 from sessions_app.services import participants_leave_space, sessions_touch
 from spaces.access import access_revoke
 from spaces.models import SpaceMember
-from transcription.broadcast import session_group
+from transcription.live.broadcast import session_group
 
 
 def session_deleted(sender: type[VideoSession], instance: VideoSession, **kwargs: Any) -> None:

@@ -28,7 +28,7 @@ from sessions_app.models import ACTIVITY_RESOLUTION, Participant, VideoSession
 from sessions_app.selectors import session_can_end
 from spaces.limits import limits_for_space
 from spaces.models import Space
-from transcription.broadcast import send_participants_sync, session_group
+from transcription.live.broadcast import send_participants_sync, session_group
 from transcription.services import runs_stop_for_session
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sessions_app.forms import SessionCreateForm
 from sessions_app.selectors import session_list_for_space, task_list_for_space
 from spaces import selectors, services
 from spaces.forms import SpaceCreateForm
-from transcription.usage import space_summary
+from transcription.usage.reports import space_summary
 
 
 @login_required

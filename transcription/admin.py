@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-from transcription.usage_admin import (
+from transcription.usage.admin import (
     CreatedRangeFilter,
     ProviderFilter,
     UserEmailFilter,
@@ -18,7 +18,7 @@ from transcription.usage_admin import (
     money_column,
     usage_csv_response,
 )
-from transcription.usage_chart import day_chart
+from transcription.usage.chart import day_chart
 
 
 class UsageInline(admin.StackedInline):

@@ -6,7 +6,8 @@ from rest_framework.views import APIView
 
 from rooms.api import BoundedLimitOffsetPagination
 from sessions_app.selectors import session_get_for_user
-from transcription import broadcast, selectors, services
+from transcription import selectors, services
+from transcription.live import broadcast
 from transcription.models import TranscriptionRun
 
 

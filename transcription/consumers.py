@@ -33,8 +33,9 @@ from sessions_app.ws import (
     SessionSocketMixin,
 )
 from spaces.access import ACCESS_REVOKED
-from transcription import broadcast, selectors
-from transcription.fanout import encoded, fanout_for
+from transcription import selectors
+from transcription.live import broadcast
+from transcription.live.fanout import encoded, fanout_for
 from transcription.models import TranscriptionRun
 
 logger = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
     # --- group events -> client -----------------------------------------------------------
 
     async def group_message(self, message: dict[str, Any]) -> None:
-        """A message of the session's group, from the fan-out (``transcription.fanout``)."""
+        """A message of the session's group, from the fan-out (``transcription.live.fanout``)."""
         handler = getattr(self, get_handler_name(message), None) if self.group else None
         if handler is not None:
             await handler(message)
@@ -261,7 +262,7 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
             await self.send(text_data=encoded(event))
 
     async def transcript_updated(self, event: dict[str, Any]) -> None:
-        """People corrected a stored segment (``transcription.edits``)."""
+        """People corrected a stored segment (``transcription.archive.edits``)."""
         if self.group:
             await self.send(text_data=encoded(event))
 

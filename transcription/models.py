@@ -190,7 +190,7 @@ class TranscriptionUsage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        # The usage reports (transcription/usage.py) sum these columns per user, per session
+        # The usage reports (transcription/usage/reports.py) sum these columns per user, per session
         # and per space (through its sessions) over a period: covering indexes let PostgreSQL
         # answer them from the index alone (benchmarks/usage_stats.py, docs/benchmarks.md).
         indexes = [

@@ -1,7 +1,7 @@
 """Writes for transcription runs: start, stop, supervise, and LiveKit's egress events.
 
-A run is started through ``transcription.launch``; what a running run writes (claim,
-heartbeat, hand-off, finals) is ``transcription.store``.
+A run is started through ``transcription.live.launch``; what a running run writes (claim,
+heartbeat, hand-off, finals) is ``transcription.live.store``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from identity.models import User
 from rooms.errors import Conflict, DomainError
 from rooms.jobs import job
 from sessions_app.models import VideoSession
-from transcription import broadcast, limits, transitions
-from transcription.launch import launch
-from transcription.metering import usage_finalize
+from transcription.live import broadcast, transitions
+from transcription.live.launch import launch
 from transcription.models import TranscriptionRun, TranscriptionUsage
+from transcription.usage import limits
+from transcription.usage.metering import usage_finalize
 
 logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
@@ -51,7 +52,7 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
 
     The caller has checked that ``by`` is a member of the session's space. The runner is
     launched after commit, so it never sees a run that was rolled back. A new run must pass
-    the limits (``transcription.limits.run_start_check``): ``Forbidden``/``LimitExceeded``.
+    the limits (``transcription.usage.limits.run_start_check``): ``Forbidden``/``LimitExceeded``.
     """
     if session.status == VideoSession.Status.ENDED:
         raise Conflict("This session has ended.", code="session_ended")

@@ -9,7 +9,8 @@ from celery import shared_task
 from celery.signals import worker_shutting_down
 from celery.worker import state as worker_state
 
-from transcription import egress, runner, services
+from transcription import services
+from transcription.live import egress, runner
 from transcription.models import TranscriptionRun
 
 RUN_INGEST = "transcription.tasks.run_ingest"

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from transcription import api, edits_api, exports_api, usage_api
+from transcription import api
+from transcription.archive import api as exports_api
+from transcription.archive import edits_api
+from transcription.usage import api as usage_api
 
 api_urlpatterns = [
     path(

@@ -39,8 +39,8 @@ from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import Message
 from livekit import api
 
-from transcription.ingest import ffmpeg_path
-from transcription.ingest.ffmpeg import end_process
+from transcription.live.ingest import ffmpeg_path
+from transcription.live.ingest.ffmpeg import end_process
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speech" / "two_cities_opening.flac"
 

@@ -17,8 +17,8 @@ import pytest_asyncio
 from livekit import api
 
 from tests.fakes.livekit import FIXTURE, FakeLiveKit, encode_flv, redact_stream_key
-from transcription.ingest import IngestStatus, PortPool, RtmpIngest
-from transcription.ingest.ffmpeg import end_process, free_loopback_port
+from transcription.live.ingest import IngestStatus, PortPool, RtmpIngest
+from transcription.live.ingest.ffmpeg import end_process, free_loopback_port
 
 KEY, SECRET = "test-key", "test-secret-0123456789abcdef-0123456789"
 OTHER_SECRET = "some-other-secret-0123456789-0123456789"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcription.batching import RunBatcher
-from transcription.store import FinalSegment
+from transcription.live.batching import RunBatcher
+from transcription.live.store import FinalSegment
 
 
 def _final(n: int) -> FinalSegment:

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from sessions_app.services import session_join
 from tests.transcription.conftest import Client
-from transcription import broadcast
+from transcription.live import broadcast
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from sessions_app.tokens import transcription_token_create
 from tests.factories import SpaceMemberFactory, UserFactory
 from tests.live import DAPHNE, ROOT, child_env, child_process, free_port, wait_for_port
-from transcription import broadcast
+from transcription.live import broadcast
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

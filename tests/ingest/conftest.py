@@ -12,9 +12,15 @@ import pytest
 import pytest_asyncio
 
 from tests.fakes.livekit import FIXTURE, encode_flv
-from transcription.ingest import BYTES_PER_SECOND, NoPublisher, PortPool, RtmpIngest, ffmpeg_path
-from transcription.ingest.ffmpeg import end_process
-from transcription.ingest.gate import (
+from transcription.live.ingest import (
+    BYTES_PER_SECOND,
+    NoPublisher,
+    PortPool,
+    RtmpIngest,
+    ffmpeg_path,
+)
+from transcription.live.ingest.ffmpeg import end_process
+from transcription.live.ingest.gate import (
     AMF0_COMMAND,
     SET_CHUNK_SIZE,
     ChunkReader,

@@ -11,10 +11,10 @@ import pytest
 import pytest_asyncio
 
 from tests.ingest.conftest import LONG_TC_URL, ScriptedPublisher, nested_connect
-from transcription.ingest.admission import Admission, Pending
-from transcription.ingest.amf0 import MAX_DEPTH
-from transcription.ingest.chunks import AGGREGATE, AMF0_COMMAND, AMF0_DATA, AUDIO, Message
-from transcription.ingest.gate import (
+from transcription.live.ingest.admission import Admission, Pending
+from transcription.live.ingest.amf0 import MAX_DEPTH
+from transcription.live.ingest.chunks import AGGREGATE, AMF0_COMMAND, AMF0_DATA, AUDIO, Message
+from transcription.live.ingest.gate import (
     ChunkReader,
     Progress,
     Publish,
@@ -24,7 +24,7 @@ from transcription.ingest.gate import (
     amf0_encode,
     encode_message,
 )
-from transcription.ingest.relay import flv_tag, flv_tags
+from transcription.live.ingest.relay import flv_tag, flv_tags
 
 
 class Gate:

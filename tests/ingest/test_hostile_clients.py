@@ -18,10 +18,15 @@ from pathlib import Path
 import pytest
 
 from tests.ingest.conftest import SHORT_CLIP_SECONDS, Collector, Pusher, nested_connect
-from transcription.ingest import PortPool, RtmpIngest
-from transcription.ingest.chunks import AMF0_COMMAND, AMF0_DATA, AUDIO
-from transcription.ingest.gate import HANDSHAKE_SIZE, amf0_encode, client_handshake, encode_message
-from transcription.ingest.rtmp import MAX_PENDING_PER_ADDRESS
+from transcription.live.ingest import PortPool, RtmpIngest
+from transcription.live.ingest.chunks import AMF0_COMMAND, AMF0_DATA, AUDIO
+from transcription.live.ingest.gate import (
+    HANDSHAKE_SIZE,
+    amf0_encode,
+    client_handshake,
+    encode_message,
+)
+from transcription.live.ingest.rtmp import MAX_PENDING_PER_ADDRESS
 
 SILENT = 12
 """Silent connections held open: more than the 8 pending handshakes that used to lock the egress
@@ -105,7 +110,7 @@ async def test_silent_sockets_held_open_and_reopened_do_not_starve_the_publisher
 async def test_at_the_address_cap_the_publisher_displaces_the_oldest_silent_socket(
     pool: PortPool, short_flv: Path, pushers: list[Pusher], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="transcription.ingest.rtmp")
+    caplog.set_level(logging.INFO, logger="transcription.live.ingest.rtmp")
     ingest = RtmpIngest(
         stream_key="run-secret-6", ports=pool, hello_timeout=30, handshake_timeout=30
     )  # nobody times out: whoever leaves was dropped
@@ -133,7 +138,7 @@ async def test_a_connect_nested_3000_deep_is_refused_with_a_log_line_and_forgott
     pushers: list[Pusher],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="transcription.ingest.rtmp")
+    caplog.set_level(logging.INFO, logger="transcription.live.ingest.rtmp")
     assert ingest.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", ingest.port)
     await client_handshake(reader, writer)

@@ -14,7 +14,7 @@ import imageio_ffmpeg
 import pytest
 
 from tests.ingest.conftest import CLIP_SECONDS, Collector, Pusher, ScriptedPublisher
-from transcription.ingest import (
+from transcription.live.ingest import (
     FfmpegNotFound,
     IngestStatus,
     NoPublisher,
@@ -23,7 +23,7 @@ from transcription.ingest import (
     RtmpIngest,
     ffmpeg_path,
 )
-from transcription.ingest.ports import port_is_bindable
+from transcription.live.ingest.ports import port_is_bindable
 
 FIRST_AUDIO_BOUND = 1.5
 """Seconds from the push starting to the first PCM. Measured 0.15-0.4 s here (probe flags);

@@ -22,7 +22,7 @@ from sessions_app.services import session_join
 from sessions_app.tokens import transcription_token_create
 from tests.live import ROOT
 from tests.transcription.conftest import Client
-from transcription import runner
+from transcription.live import runner
 from transcription.models import TranscriptionRun
 from transcription.services import run_start
 
@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     import django
     django.setup()
     from rooms.logging_setup import bind
-    log = logging.getLogger("transcription.pipeline")
+    log = logging.getLogger("transcription.live.pipeline")
     log.info("outside any run")
     bind(session="weekly-sync", run=42)
     log.info("run 42 active")
@@ -87,7 +87,7 @@ def test_production_logs_are_json_lines_with_session_and_run_and_no_secrets():
     by_message = {line["message"]: line for line in lines}
     outside = by_message["outside any run"]
     assert outside["session"] is None and outside["run"] is None
-    assert outside["level"] == "INFO" and outside["logger"] == "transcription.pipeline"
+    assert outside["level"] == "INFO" and outside["logger"] == "transcription.live.pipeline"
     active = by_message["run 42 active"]
     assert (active["session"], active["run"]) == ("weekly-sync", 42)
     assert all(line["run"] == 42 for line in lines if line["message"] != "outside any run")
@@ -169,7 +169,7 @@ async def test_every_line_of_a_run_names_its_session_and_run(
 
 
 def test_tasks_shared_by_runs_log_without_a_run(captured):
-    log = logging.getLogger("transcription.batching")
+    log = logging.getLogger("transcription.live.batching")
 
     async def main() -> None:
         bind(session="first-session", run=1)

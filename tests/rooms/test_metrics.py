@@ -23,10 +23,10 @@ from sessions_app.services import session_join
 from tests.fakes.gladia import FakeGladia
 from tests.live import ROOT
 from tests.transcription.conftest import Client, frames, speech_pcm
-from transcription import runner
+from transcription.live import runner
+from transcription.live.stt import open_stream
 from transcription.models import TranscriptionUsage
 from transcription.services import run_start, run_stop
-from transcription.stt import open_stream
 
 TOKEN = "metrics-token-0123456789abcdef"
 

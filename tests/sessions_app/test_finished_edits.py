@@ -12,7 +12,7 @@ from sessions_app.models import VideoSession
 from sessions_app.services import participant_upsert
 from tests.factories import SpaceMemberFactory, UserFactory
 from tests.transcription.transcripts import store_transcript
-from transcription.edits import segment_edit
+from transcription.archive.edits import segment_edit
 from transcription.models import TranscriptSegment
 
 

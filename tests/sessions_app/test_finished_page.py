@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from sessions_app.models import Participant, SessionAnalysis, VideoSession
 from tests.transcription.transcripts import store_transcript
-from transcription import transcript
+from transcription.archive import transcript
 
 LINES = [
     (0.0, 3.0, "id-olivia", "Olivia Owner", "Welcome everyone to the budget review."),

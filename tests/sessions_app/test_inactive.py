@@ -21,9 +21,9 @@ from sessions_app.tasks import end_inactive_sessions
 from tests.factories import VideoSessionFactory
 from tests.transcription.conftest import Client
 from transcription import consumers
-from transcription.batching import RunBatcher
+from transcription.live.batching import RunBatcher
+from transcription.live.store import FinalSegment
 from transcription.models import TranscriptionRun, TranscriptionUsage
-from transcription.store import FinalSegment
 
 S = VideoSession.Status
 

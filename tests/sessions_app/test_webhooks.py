@@ -195,7 +195,7 @@ def test_failed_egress_asks_an_active_run_to_stop_and_it_will_end_failed(client,
     run.refresh_from_db()
     assert run.status == "STOPPING"
     assert run.error_code == "egress"
-    from transcription.store import run_finish
+    from transcription.live.store import run_finish
 
     assert run_finish(run_id=run.pk, control_channel=run.control_channel).status == "FAILED"
 

@@ -21,7 +21,7 @@ from spaces.models import SpaceMember
 from spaces.services import member_remove, space_delete
 from tests.sessions_app.test_mesh_signalling import Peer
 from tests.transcription.conftest import Client
-from transcription import broadcast
+from transcription.live import broadcast
 from transcription.models import TranscriptionRun, TranscriptionUsage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from tests.live import session_socket
-from transcription import runner
+from transcription.live import runner
 from transcription.models import TranscriptionRun
 from transcription.services import run_stop
 

@@ -53,7 +53,7 @@ from tests.live import (
     wait_for_port,
 )
 from tests.transcription.conftest import Client
-from transcription.pricing import billed_minutes, total_cost
+from transcription.usage.pricing import billed_minutes, total_cost
 
 T = TypeVar("T")
 

@@ -12,10 +12,12 @@ from django.utils import timezone
 from rooms.errors import Conflict
 from sessions_app.models import VideoSession
 from tests.factories import VideoSessionFactory
-from transcription import broadcast, metering, services, store, transitions
-from transcription.metering import UsageCounters
+from transcription import services
+from transcription.live import broadcast, store, transitions
+from transcription.live.store import FinalSegment
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
-from transcription.store import FinalSegment
+from transcription.usage import metering
+from transcription.usage.metering import UsageCounters
 
 S = TranscriptionRun.Status
 

@@ -28,7 +28,7 @@ from sessions_app.tokens import (
 )
 from tests.factories import UserFactory, VideoSessionFactory
 from tests.transcription.conftest import Client, frames, speech_pcm
-from transcription import runner
+from transcription.live import runner
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
 from transcription.services import run_start, run_stop
 
@@ -249,7 +249,7 @@ async def test_an_outsider_learns_nothing_from_the_status_broadcasts_either(
     assert await _refused(intruder) == 4003
 
     run = await _listened_run(video_session, await _run_channel())
-    from transcription import broadcast
+    from transcription.live import broadcast
 
     await broadcast.send_status(video_session.pk, run)
 
@@ -564,7 +564,7 @@ async def test_other_clients_stay_connected_when_one_is_closed_for_a_bad_frame(
     await good.comm.send_to(bytes_data=FRAME)
     frame = await asyncio.wait_for(get_channel_layer().receive(channel), 2)
     assert frame["source"] == owner.identity
-    from transcription import broadcast
+    from transcription.live import broadcast
 
     await broadcast.send_status(video_session.pk, run)
     assert (await good.next())["run_id"] == run.pk
@@ -664,7 +664,7 @@ async def test_frames_stop_reaching_a_run_once_it_is_no_longer_active(member, vi
         status=S.STOPPING
     )
     run.status = S.STOPPING
-    from transcription import broadcast
+    from transcription.live import broadcast
 
     await broadcast.send_status(video_session.pk, run)
     assert (await client.next())["status"] == "STOPPING"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sessions_app.models import Participant, VideoSession
 from transcription.models import TranscriptionRun, TranscriptionUsage
-from transcription.pricing import billed_minutes, total_cost
+from transcription.usage.pricing import billed_minutes, total_cost
 
 RATE = Decimal("0.0125")
 

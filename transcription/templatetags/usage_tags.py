@@ -14,9 +14,9 @@ from django.conf import settings
 
 from rooms.money import format_money
 from sessions_app.models import VideoSession
-from transcription.pricing import format_clock
-from transcription.usage import session_cost as session_cost_get
-from transcription.usage_chart import day_chart
+from transcription.usage.chart import day_chart
+from transcription.usage.pricing import format_clock
+from transcription.usage.reports import session_cost as session_cost_get
 
 register = template.Library()
 
@@ -47,7 +47,7 @@ def currency_code() -> str:
 
 @register.filter
 def clock(seconds: float | int | None) -> str:
-    """``93`` → ``1:33``; ``3725`` → ``1:02:05`` (``transcription.pricing.format_clock``)."""
+    """``93`` → ``1:33``; ``3725`` → ``1:02:05`` (``transcription.usage.pricing.format_clock``)."""
     return format_clock(seconds)
 
 

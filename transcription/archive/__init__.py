@@ -1,0 +1,1 @@
+"""The stored transcript: reads, search, exports and corrections."""

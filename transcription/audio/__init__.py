@@ -1,5 +1,0 @@
-"""Audio handling for transcription runs that is independent of any transport."""
-
-from transcription.audio.mixer import Mixer, MixTick
-
-__all__ = ["MixTick", "Mixer"]
