@@ -31,7 +31,7 @@ class TranscriptionRun(models.Model):
 
     session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="runs")
     mode = models.CharField(max_length=8, choices=Mode.choices)
-    provider = models.CharField(max_length=32)
+    provider = models.CharField(max_length=200)
     languages = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.STARTING)
     started_by = models.ForeignKey(
@@ -171,7 +171,7 @@ class TranscriptionUsage(models.Model):
         blank=True,
         related_name="transcription_usage",
     )
-    provider = models.CharField(max_length=32)
+    provider = models.CharField(max_length=200)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(default=0)

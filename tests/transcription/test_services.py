@@ -623,3 +623,14 @@ def test_participant_name_names_only_participants_of_that_session(video_session,
     )
     assert store.participant_name(session_id=video_session.pk, identity=member.identity) is None
     assert store.participant_name(session_id=other.pk, identity=owner.identity) is None
+
+
+def test_a_custom_provider_with_a_long_dotted_path_starts_a_run(settings, owner, video_session):
+    """STT_PROVIDER may be ``package.module:Class``: its name is stored on the run (and its
+    meter) whole; a 39-character one was a database error on PostgreSQL (varchar 32)."""
+    settings.STT_PROVIDER = "benchmarks.instant_stt:InstantSttStream"
+    # (The launch happens on commit, which this test's transaction never reaches.)
+    run = services.run_start(session=video_session, by=owner)
+    run.refresh_from_db()
+    assert run.provider == "benchmarks.instant_stt:InstantSttStream"
+    assert run.usage.provider == run.provider
