@@ -43,6 +43,13 @@ case "$action" in
       redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
       sleep 0.1
     done
+    # The Redis answering must be the one just started (its data dir is ours): with the port
+    # already taken, the daemon exits in the background and the tests would share (and clear
+    # the rate-limit keys of) another run's server.
+    if [ "$(redis-cli -p "$redis_port" config get dir 2>/dev/null | tail -n 1)" != "$dir" ]; then
+      echo "Redis port $redis_port is taken by another server: set REDIS_PORT" >&2
+      exit 1
+    fi
     echo "export DATABASE_URL=postgres://rooms@127.0.0.1:$pg_port/rooms"
     echo "export REDIS_URL=redis://127.0.0.1:$redis_port/0"
     ;;
