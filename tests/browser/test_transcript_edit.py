@@ -11,8 +11,7 @@ import pytest
 from django.urls import reverse
 
 from sessions_app.models import VideoSession
-from sessions_app.services import participant_upsert
-from tests.transcription.transcripts import store_transcript
+from tests.transcription.transcripts import end_with_transcript
 from transcription.models import TranscriptSegment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,12 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def finished(video_session, owner, member) -> VideoSession:
-    participant_upsert(session=video_session, user=owner)
-    participant_upsert(session=video_session, user=member)
-    video_session.status = VideoSession.Status.ENDED
-    video_session.save(update_fields=["status"])
-    store_transcript(
+    end_with_transcript(
         video_session,
+        [owner, member],
         [
             (1.0, 3.0, owner.identity, owner.name, "we will then direct the other white"),
             (3.5, 6.0, "", "", "the budget is approved"),

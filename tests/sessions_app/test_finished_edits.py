@@ -9,21 +9,17 @@ import pytest
 from django.urls import reverse
 
 from sessions_app.models import VideoSession
-from sessions_app.services import participant_upsert
 from tests.factories import SpaceMemberFactory, UserFactory
-from tests.transcription.transcripts import store_transcript
+from tests.transcription.transcripts import end_with_transcript
 from transcription.archive.edits import segment_edit
 from transcription.models import TranscriptSegment
 
 
 @pytest.fixture
 def finished(video_session, owner, member) -> VideoSession:
-    participant_upsert(session=video_session, user=owner)
-    participant_upsert(session=video_session, user=member)
-    video_session.status = VideoSession.Status.ENDED
-    video_session.save(update_fields=["status"])
-    store_transcript(
+    end_with_transcript(
         video_session,
+        [owner, member],
         [
             (1.0, 3.0, owner.identity, owner.name, "it was the best of times"),
             (3.5, 6.0, member.identity, member.name, "it was the worst of times"),

@@ -32,3 +32,15 @@ def store_transcript(session: VideoSession, lines: list[Line]) -> list[Transcrip
         )
         for i, (start, end, identity, name, text) in enumerate(lines)
     )
+
+
+def end_with_transcript(session: VideoSession, attendees: list, lines: list[Line]) -> VideoSession:
+    """``session`` ENDED, with ``attendees`` (users) as its participants and ``lines`` stored."""
+    from sessions_app.services import participant_upsert
+
+    for user in attendees:
+        participant_upsert(session=session, user=user)
+    session.status = VideoSession.Status.ENDED
+    session.save(update_fields=["status"])
+    store_transcript(session, lines)
+    return session

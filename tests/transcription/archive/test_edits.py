@@ -12,9 +12,8 @@ from django.db import connection
 from django.urls import reverse
 
 from sessions_app.models import Participant, VideoSession
-from sessions_app.services import participant_upsert
 from tests.factories import SpaceMemberFactory, UserFactory
-from tests.transcription.transcripts import store_transcript
+from tests.transcription.transcripts import end_with_transcript, store_transcript
 from transcription.archive import transcript
 from transcription.live.store import FinalSegment, segments_upsert
 from transcription.models import SegmentRevision, TranscriptSegment
@@ -23,12 +22,9 @@ from transcription.models import SegmentRevision, TranscriptSegment
 @pytest.fixture
 def finished(video_session, owner, member) -> VideoSession:
     """An ended session the owner hosted and the member attended, with a stored transcript."""
-    participant_upsert(session=video_session, user=owner)
-    participant_upsert(session=video_session, user=member)
-    video_session.status = VideoSession.Status.ENDED
-    video_session.save(update_fields=["status"])
-    store_transcript(
+    end_with_transcript(
         video_session,
+        [owner, member],
         [
             (1.0, 3.0, owner.identity, owner.name, "we will then direct the other white"),
             (3.5, 6.0, member.identity, member.name, "the budget is approved"),
