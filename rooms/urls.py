@@ -5,10 +5,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from identity.urls import api_urlpatterns as identity_api
-from identity.views import admin_login
+from identity.views import admin_login, language_set
 from rooms import health, metrics
 from sessions_app.urls import api_urlpatterns as sessions_api
 from sessions_app.urls import space_session_urlpatterns
@@ -51,6 +52,8 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("language/", language_set, name="language-set"),
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript-catalog"),
     path("accounts/", include("allauth.urls")),
     path("me/usage/", my_usage, name="my-usage"),
     path("me/", include("identity.urls")),

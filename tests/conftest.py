@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from rooms.celery import app as celery_app
@@ -40,6 +41,15 @@ def _fresh_rate_limits():
     ]
     if stale:
         redis.delete(*stale)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts and ends in the default language: Django's test client leaves the
+    language of a request (Accept-Language: ru) active in the thread after it."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
