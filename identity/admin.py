@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.utils.translation import gettext_lazy as _
 
 from identity.forms import AdminLoginForm
 from identity.models import User
@@ -32,6 +33,7 @@ class UserAdmin(BaseUserAdmin):
         "display_name",
         "is_staff",
         "is_active",
+        "language",
         "date_joined",
         "last_login",
     ]
@@ -40,11 +42,11 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ["public_id", "date_joined", "last_login"]
     fieldsets = (
         (None, {"fields": ("email", "password", "public_id")}),
-        ("Profile", {"fields": ("display_name", "avatar")}),
+        (_("Profile"), {"fields": ("display_name", "avatar", "language")}),
         (
-            "Permissions",
+            _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups")},
         ),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)

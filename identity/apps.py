@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IdentityConfig(AppConfig):
     name = "identity"
-    verbose_name = "Identity"
+    verbose_name = _("Identity")
 
     def ready(self) -> None:
         from allauth.account import signals

@@ -9,6 +9,7 @@ from allauth.account.internal import flows
 from allauth.account.models import Login
 from allauth.account.utils import filter_users_by_email, get_next_redirect_url
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -22,6 +23,15 @@ class ProfileForm(forms.Form):
     display_name = forms.CharField(max_length=80, required=False, label=_("Display name"))
     avatar = forms.ImageField(required=False, label=_("Avatar"))
     clear_avatar = forms.BooleanField(required=False, label=_("Remove avatar"))
+    language = forms.ChoiceField(
+        required=False,
+        label=_("Interface language"),
+        choices=[("", _("As my browser says"))],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("As my browser says")), *settings.LANGUAGES]
 
     def clean_avatar(self) -> object:
         avatar = self.cleaned_data.get("avatar")

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import (
     AbstractBaseUser,
     BaseUserManager,
@@ -7,6 +8,7 @@ from django.contrib.auth.models import (
 )
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -44,13 +46,38 @@ class User(AbstractBaseUser, PermissionsMixin):
     database primary key never leaves the server.
     """
 
-    email = models.EmailField("email address", unique=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    display_name = models.CharField(max_length=80, blank=True)
-    avatar = models.ImageField(upload_to=avatar_upload_to, blank=True)
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    email = models.EmailField(_("email address"), unique=True)
+    public_id = models.UUIDField(
+        _("public ID"),
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text=_("Who the person is in calls and transcripts; never changes."),
+    )
+    display_name = models.CharField(_("display name"), max_length=80, blank=True)
+    avatar = models.ImageField(_("avatar"), upload_to=avatar_upload_to, blank=True)
+    is_staff = models.BooleanField(
+        _("staff status"),
+        default=False,
+        help_text=_("Whether the person can sign in to this admin site."),
+    )
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Unticked: the person can no longer sign in. Untick this instead of deleting."),
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # The interface language the person chose (one of settings.LANGUAGES); blank: follow the
+    # browser's Accept-Language.
+    language = models.CharField(
+        _("interface language"),
+        max_length=8,
+        blank=True,
+        default="",
+        db_default="",
+        choices=settings.LANGUAGES,
+        help_text=_("Empty: the language the browser asks for."),
+    )
 
     objects = UserManager()
 
@@ -59,6 +86,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: list[str] = []
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         ordering = ["email"]
 
     def __str__(self) -> str:

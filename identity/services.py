@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework.authtoken.models import Token
@@ -30,6 +31,16 @@ def profile_update(
     if old_avatar_name and old_avatar_name != (user.avatar.name if user.avatar else ""):
         storage = user.avatar.storage
         transaction.on_commit(lambda: storage.delete(old_avatar_name))
+    return user
+
+
+def user_language_set(*, user: User, language: str) -> User:
+    """Remember ``user``'s interface language (a code from ``settings.LANGUAGES``, or "" to
+    follow the browser)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown interface language {language!r}")
+    user.language = language
+    user.save(update_fields=["language"])
     return user
 
 

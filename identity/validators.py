@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from PIL import Image, UnidentifiedImageError
 
 # Pillow's format names; identity.avatars says what each is stored as.
@@ -35,7 +36,11 @@ def validate_avatar(upload: UploadedFile) -> None:
         )
     if max(width, height) > settings.AVATAR_MAX_PIXELS:
         raise ValidationError(
-            _("The avatar must be at most %(limit)s pixels a side.")
+            ngettext(
+                "The avatar must be at most %(limit)s pixel a side.",
+                "The avatar must be at most %(limit)s pixels a side.",
+                settings.AVATAR_MAX_PIXELS,
+            )
             % {"limit": settings.AVATAR_MAX_PIXELS},
             code="too_many_pixels",
         )

@@ -42,7 +42,7 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """``handler404``: a URL under ``/api/`` that no route matches (e.g. a path parameter of
     the wrong kind) answers JSON like every API error; other URLs get the HTML page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)
     return page_not_found(request, exception)
 
 

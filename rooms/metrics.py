@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -236,7 +237,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET /metrics``: a valid ``Authorization: Bearer <METRICS_TOKEN>``, or a direct
     request from ``METRICS_ALLOWED_NETWORKS``; 401 for a wrong token, 403 otherwise."""
     if request.method != "GET":
-        return JsonResponse({"detail": "Method not allowed."}, status=405)
+        return JsonResponse({"detail": gettext("Method not allowed.")}, status=405)
     auth = request.headers.get("Authorization", "")
     token = settings.METRICS_TOKEN
     if auth:
@@ -244,10 +245,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         valid = bool(token) and scheme.lower() == "bearer"
         if not (valid and hmac.compare_digest(given.strip().encode(), token.encode())):
             response = JsonResponse(
-                {"detail": "Invalid metrics token.", "code": "not_authenticated"}, status=401
+                {"detail": gettext("Invalid metrics token."), "code": "not_authenticated"},
+                status=401,
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     elif not _from_allowed_network(request, settings.METRICS_ALLOWED_NETWORKS):
-        return JsonResponse({"detail": "Metrics are not public.", "code": "forbidden"}, status=403)
+        return JsonResponse(
+            {"detail": gettext("Metrics are not public."), "code": "forbidden"}, status=403
+        )
     return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)

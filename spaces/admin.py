@@ -1,8 +1,15 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from rooms.errors import DomainError
+from spaces.languages import languages_clean
 from spaces.models import Space, SpaceInvite, SpaceLimits, SpaceMember, TranscriptionSwitch
+from transcription.usage.limits import provider_languages
 
 
 class SpaceMemberInline(admin.TabularInline):
@@ -15,20 +22,38 @@ class SpaceLimitsInline(admin.StackedInline):
     model = SpaceLimits
     extra = 1
     max_num = 1
-    verbose_name = "limits (empty fields use the settings; 0 = unlimited)"
+    verbose_name = gettext_lazy("limits (empty fields use the settings; 0 = unlimited)")
     readonly_fields = ["updated_at"]
+
+
+class SpaceAdminForm(forms.ModelForm):
+    """A space as staff edit it (``SpaceAdmin`` gives the model and fields): its languages pass
+    the same rules as on the space page."""
+
+    def clean_languages(self) -> list[str]:
+        languages = self.cleaned_data.get("languages")
+        if not isinstance(languages, list):
+            raise ValidationError(
+                _('A list of ISO 639-1 codes, such as ["ru", "en"]; [] for automatic detection.'),
+                code="languages_invalid",
+            )
+        try:
+            return languages_clean(languages, supported=provider_languages())
+        except DomainError as exc:
+            raise ValidationError(exc.message, code=exc.code) from exc
 
 
 @admin.register(Space)
 class SpaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_by", "created_at", "member_count"]
+    form = SpaceAdminForm
+    list_display = ["name", "slug", "created_by", "created_at", "languages", "member_count"]
     search_fields = ["name", "slug", "created_by__email"]
     list_filter = ["created_at"]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["created_by"]
     inlines = [SpaceLimitsInline, SpaceMemberInline]
 
-    @admin.display(description="Members")
+    @admin.display(description=gettext_lazy("Members"))
     def member_count(self, obj: Space) -> int:
         return obj.memberships.count()
 

@@ -9,7 +9,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from spaces import selectors, services
+from spaces.languages import MAX_LANGUAGES
 from spaces.models import Space, SpaceInvite, SpaceMember
+from transcription.usage.limits import provider_languages
+
+LANGUAGES_HELP = (
+    "The transcription languages of the space's new sessions (a session may choose others "
+    f"when it is created), as ISO 639-1 codes, at most {MAX_LANGUAGES}, each once: [] = "
+    "automatic detection; one code = that language, fixed; several = the languages expected, "
+    "between which the speech provider switches (code switching)."
+)
 
 
 class SpaceOutputSerializer(serializers.Serializer):
@@ -17,6 +26,7 @@ class SpaceOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
     role = serializers.CharField()
+    languages = serializers.ListField(child=serializers.CharField(), help_text=LANGUAGES_HELP)
 
 
 class SpaceListCreateApi(APIView):
@@ -40,9 +50,36 @@ class SpaceListCreateApi(APIView):
 
 
 class SpaceDetailApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        languages = serializers.ListField(
+            child=serializers.CharField(),
+            help_text=f"{LANGUAGES_HELP} Owners only (403 for other members). An unknown code, "
+            "a repeat or too many answer 400 (code languages_invalid); a language this "
+            "server's speech engine cannot transcribe answers 400 (code "
+            "language_unsupported).",
+        )
+
     @extend_schema(responses=SpaceOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
         space = selectors.space_get_for_user(user=request.user, slug=slug)
+        return Response(SpaceOutputSerializer(space).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: SpaceOutputSerializer},
+        description="Set the space's default transcription languages (owners). Sessions "
+        "already created keep theirs.",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        space = selectors.space_get_for_user(user=request.user, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.space_languages_set(
+            space=space,
+            by=request.user,
+            languages=data.validated_data["languages"],
+            supported=provider_languages(),
+        )
         return Response(SpaceOutputSerializer(space).data)
 
     @extend_schema(

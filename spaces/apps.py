@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete
+from django.utils.translation import gettext_lazy as _
 
 
 class SpacesConfig(AppConfig):
     name = "spaces"
-    verbose_name = "Spaces"
+    verbose_name = _("Spaces")
 
     def ready(self) -> None:
         from spaces.handlers import membership_deleted

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from spaces.models import SpaceLimits, TranscriptionSwitch
 
-DEFAULT_DISABLED_MESSAGE = (
+DEFAULT_DISABLED_MESSAGE = _(
     "Transcription is switched off for now by the Rooms staff. Try again later, "
     "or ask the staff when it comes back."
 )
@@ -58,11 +59,12 @@ def new_runs_disabled_message() -> str | None:
     """Why new transcription runs are refused everywhere now, or None when they are allowed.
 
     The environment's switch (``TRANSCRIPTION_NEW_RUNS_DISABLED``) or the staff's switch in the
-    admin: either one is enough.
+    admin: either one is enough. The default text is in the active language; the staff's own
+    message is shown as they wrote it.
     """
     switch = TranscriptionSwitch.objects.filter(pk=TranscriptionSwitch.SINGLETON_PK).first()
     if switch is not None and switch.new_runs_disabled:
-        return switch.message or DEFAULT_DISABLED_MESSAGE
+        return switch.message or str(DEFAULT_DISABLED_MESSAGE)
     if settings.TRANSCRIPTION_NEW_RUNS_DISABLED:
-        return DEFAULT_DISABLED_MESSAGE
+        return str(DEFAULT_DISABLED_MESSAGE)
     return None

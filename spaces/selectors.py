@@ -3,6 +3,7 @@
 from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from identity.models import User
 from spaces.models import Space, SpaceInvite, SpaceMember
@@ -27,7 +28,7 @@ def space_get_for_user(*, user: User, slug: str) -> Space:
         else None
     )
     if membership is None:
-        raise Http404("No such space")
+        raise Http404(_("No such space."))
     space = membership.space
     space.membership = membership  # type: ignore[attr-defined]
     space.role = membership.role  # type: ignore[attr-defined]
@@ -48,7 +49,7 @@ def invite_get(*, token: str) -> SpaceInvite:
     """The invite for ``token`` (valid or not; the caller decides); unknown tokens are 404."""
     invite = SpaceInvite.objects.select_related("space").filter(token=token).first()
     if invite is None:
-        raise Http404("No such invitation")
+        raise Http404(_("No such invitation."))
     return invite
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
         views.invite_revoke,
         name="invite-revoke",
     ),
+    path("<slug:slug>/languages/", views.space_languages, name="languages"),
     path("<slug:slug>/delete/", views.space_delete, name="delete"),
     path(
         "<slug:slug>/members/<int:member_id>/remove/",

@@ -1,5 +1,6 @@
 """``{% load invite_tags %}{% invite_from_next as invite %}``: the invitation a signed-out
-visitor is on the way to, so sign-in and sign-up can say which space they are joining."""
+visitor is on the way to, so sign-in and sign-up can say which space they are joining; and the
+``next`` that the top bar's links and language switcher carry on (never one off this site)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,21 @@ def next_query(context: dict[str, Any]) -> str:
     if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
         return ""
     return "?" + urlencode({NEXT: target})
+
+
+@register.simple_tag(takes_context=True)
+def here_path(context: dict[str, Any]) -> str:
+    """The request's path and query string, to come back to (the language switcher's
+    ``next``), less a ``next`` that leads off this site: like the sign-in links, the top bar
+    never carries one."""
+    request = context.get("request")
+    if request is None:
+        return "/"
+    query = request.GET.copy()
+    if any(
+        not url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+        for target in query.getlist(NEXT)
+    ):
+        del query[NEXT]
+    encoded = query.urlencode()
+    return f"{request.path}?{encoded}" if encoded else request.path

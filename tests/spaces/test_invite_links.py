@@ -161,7 +161,7 @@ def test_space_page_shows_each_link_whole_with_copy_revoke_uses_and_expiry(
     assert f'<code class="invite-link" id="invite-{invite.pk}">' in html
     assert f"http://testserver/invite/{invite.token}/</code>" in html
     assert f'data-copy-target="invite-{invite.pk}"' in html
-    assert "used 2\N{MULTIPLICATION SIGN}" in html and "expires" in html
+    assert "used 2 times" in html and "expires " in html
     assert reverse("spaces:invite-revoke", args=[space.slug, invite.pk]) in html
     assert "js/copy.js" in html
 

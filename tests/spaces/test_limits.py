@@ -80,6 +80,7 @@ def test_staff_set_a_space_override_in_the_space_admin(staff_client, space, owne
     data = {
         "slug": space.slug,
         "name": space.name,
+        "languages": '["en"]',
         "created_by": owner.pk,
         "created_at_0": space.created_at.strftime("%Y-%m-%d"),
         "created_at_1": space.created_at.strftime("%H:%M:%S"),

@@ -187,6 +187,7 @@ def test_member_remove_page_only_accepts_post(owner_client, space, member):
         ("post", "spaces:invite-create", {}),
         ("post", "spaces:member-remove", {"member_id": "member"}),
         ("post", "session-create", {}),
+        ("post", "spaces:languages", {}),
     ],
 )
 def test_outsider_gets_404_on_every_space_url(
@@ -258,6 +259,7 @@ def test_the_language_list_marks_what_the_offline_engine_cannot_transcribe(
     settings.OFFLINE_STT_MODEL_DIR = settings.OFFLINE_STT_MULTILINGUAL_MODEL_DIR = ""
     form = _session_form(owner_client.get(detail_url(space)).content.decode())
 
-    assert '<option value="en" selected>English</option>' in form
+    assert '<option value="space" selected>Space default (English)</option>' in form
+    assert '<option value="en">English</option>' in form
     assert '<option value="ru">Russian — not transcribed here</option>' in form
     assert "This server transcribes English only" in form
