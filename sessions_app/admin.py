@@ -1,4 +1,5 @@
 from collections.abc import Iterable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -6,13 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from rooms.errors import DomainError
 from sessions_app.analysis.services import analysis_request
-from sessions_app.forms import LANGUAGE_CHOICES
 from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
+from spaces.languages import language_choices, language_label, languages_clean
 from transcription.usage.admin import SessionCostAdminMixin
-from transcription.usage.limits import language_name
 from transcription.usage.pricing import format_clock
 
 
@@ -26,23 +28,39 @@ class ParticipantInline(admin.TabularInline):
 
 
 class VideoSessionForm(forms.ModelForm):
-    """Languages as choices, not JSON: none ticked means "detect automatically"."""
+    """Languages as choices, not JSON: none ticked means "detect automatically". Staff may
+    pick a language this server cannot transcribe (starting transcription then refuses)."""
 
     languages = forms.MultipleChoiceField(
-        choices=[(code, label) for code, label in LANGUAGE_CHOICES if code != "auto"],
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="None ticked: the speech engine detects the language.",
+        label=gettext_lazy("Languages"),
+        help_text=gettext_lazy(
+            "None ticked: the speech engine detects the language. Several: the languages "
+            "expected, between which it switches."
+        ),
     )
 
     class Meta:
         model = VideoSession
         fields = ["title", "space", "created_by", "status", "languages", "peer_to_peer"]
         help_texts = {
-            "peer_to_peer": "With LiveKit: the browsers connect to each other directly instead "
-            "of through the video server. Without LiveKit every session is peer to peer, "
-            "whatever this says.",
+            "peer_to_peer": gettext_lazy(
+                "With LiveKit: the browsers connect to each other directly instead of through "
+                "the video server. Without LiveKit every session is peer to peer, whatever "
+                "this says."
+            ),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["languages"].choices = language_choices(extra=self.instance.languages or ())
+
+    def clean_languages(self) -> list[str]:
+        try:
+            return languages_clean(list(self.cleaned_data["languages"]), supported=None)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
 
 
 @admin.register(VideoSession)
@@ -75,16 +93,16 @@ class VideoSessionAdmin(SessionCostAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [ParticipantInline]
 
-    @admin.display(description="languages")
+    @admin.display(description=gettext_lazy("languages"))
     def language_names(self, session: VideoSession) -> str:
-        return ", ".join(language_name(code) for code in session.languages) or "detect"
+        return ", ".join(language_label(code) for code in session.languages) or _("detect")
 
-    @admin.display(description="video")
+    @admin.display(description=gettext_lazy("video"))
     def video(self, session: VideoSession) -> str:
         """How its video actually flows (the checkbox alone does not say without LiveKit)."""
         if session.uses_livekit:
-            return "LiveKit (video server)"
-        return "peer-to-peer" if session.peer_to_peer else "peer-to-peer (LiveKit is off)"
+            return _("through the LiveKit video server")
+        return _("peer-to-peer") if session.peer_to_peer else _("peer-to-peer (LiveKit is off)")
 
 
 @admin.register(Participant)
@@ -119,11 +137,11 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
     exclude = ["topics", "action_items", "speaker_stats"]
     actions = ["rerun"]
 
-    @admin.display(description="topics")
+    @admin.display(description=gettext_lazy("topics"))
     def topics_list(self, analysis: SessionAnalysis) -> str:
         return ", ".join(str(topic) for topic in analysis.topics or []) or "—"
 
-    @admin.display(description="action items")
+    @admin.display(description=gettext_lazy("action items"))
     def action_items_list(self, analysis: SessionAnalysis) -> str:
         items = []
         for item in analysis.action_items or []:
@@ -148,7 +166,7 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
             )
         return _lines(items)
 
-    @admin.display(description="speaker stats")
+    @admin.display(description=gettext_lazy("speaker stats"))
     def speaker_stats_table(self, analysis: SessionAnalysis) -> str:
         stats = [s for s in analysis.speaker_stats or [] if isinstance(s, dict)]
         if not stats:
@@ -158,7 +176,7 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    s.get("name") or s.get("identity") or "Room",
+                    s.get("name") or s.get("identity") or _("Room"),
                     format_clock(s.get("talk_seconds")),
                     s.get("words", ""),
                     s.get("wpm", ""),
@@ -168,12 +186,17 @@ class SessionAnalysisAdmin(admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<table><thead><tr><th>speaker</th><th>talk time</th><th>words</th>"
-            "<th>words/min</th><th>turns</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            _("Speaker"),
+            _("Talk time"),
+            _("Words"),
+            _("Words/min"),
+            _("Turns"),
             rows,
         )
 
-    @admin.action(description="Re-run the analysis of the selected sessions")
+    @admin.action(description=gettext_lazy("Re-run the analysis of the selected sessions"))
     def rerun(self, request: HttpRequest, queryset: QuerySet[SessionAnalysis]) -> None:
         count = 0
         for analysis in queryset.select_related("session"):

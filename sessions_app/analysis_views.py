@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from rooms.errors import DomainError
@@ -61,7 +61,7 @@ class TaskAcceptForm(forms.Form):
     the form did not send is left as proposed."""
 
     title = forms.CharField(label=gettext_lazy("Title"), max_length=500, required=False)
-    assignee = forms.CharField(label=gettext_lazy("Owner"), max_length=64, required=False)
+    assignee = forms.CharField(label=pgettext_lazy("task", "Owner"), max_length=64, required=False)
     due_phrase = forms.CharField(label=gettext_lazy("Due"), max_length=120, required=False)
     due_date = forms.DateField(label=gettext_lazy("Due date"), required=False)
 

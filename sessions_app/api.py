@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -6,9 +8,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sessions_app import selectors, services
+from spaces.languages import MAX_LANGUAGES
 from spaces.selectors import space_get_for_user
 
-LANGUAGE_CODE = serializers.RegexField(r"^[a-z]{2}$", max_length=2)
+LANGUAGES_HELP = (
+    "The spoken languages, as ISO 639-1 codes (at most "
+    f"{MAX_LANGUAGES}, each once): [] = automatic detection; one code = that language, fixed; "
+    "several = the languages expected, between which the speech provider switches (code "
+    "switching)."
+)
 
 
 class SessionOutputSerializer(serializers.Serializer):
@@ -16,7 +24,7 @@ class SessionOutputSerializer(serializers.Serializer):
     title = serializers.CharField()
     space = serializers.CharField(source="space.slug")
     status = serializers.CharField()
-    languages = serializers.ListField(child=serializers.CharField())
+    languages = serializers.ListField(child=serializers.CharField(), help_text=LANGUAGES_HELP)
     peer_to_peer = serializers.BooleanField()
     created_by = serializers.CharField(source="created_by.identity")
     created_at = serializers.DateTimeField()
@@ -37,7 +45,11 @@ class SpaceSessionListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         languages = serializers.ListField(
-            child=LANGUAGE_CODE, required=False, max_length=5, default=["en"]
+            child=serializers.CharField(),
+            required=False,
+            help_text=f"{LANGUAGES_HELP} Omitted: the space's default languages. An unknown "
+            "code, a repeat or too many answer 400 (code languages_invalid); a language this "
+            "server's speech engine cannot transcribe answers 400 (code language_unsupported).",
         )
         peer_to_peer = serializers.BooleanField(required=False, default=False)
 
@@ -56,7 +68,7 @@ class SpaceSessionListCreateApi(APIView):
             space=space,
             by=request.user,
             title=data.validated_data["title"],
-            languages=data.validated_data["languages"],
+            languages=data.validated_data.get("languages"),
             peer_to_peer=data.validated_data["peer_to_peer"],
         )
         return Response(SessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
@@ -95,12 +107,14 @@ class SessionJoinApi(APIView):
         result = services.session_join(session=session, user=request.user)
         video = result.livekit_token is not None
         if video:
-            message = "Joined."
+            message = _("Joined.")
         else:
-            message = (
-                "Joined. Video is peer to peer between the browsers "
-                f"(up to {settings.MESH_MAX_PARTICIPANTS} people)."
-            )
+            limit = settings.MESH_MAX_PARTICIPANTS
+            message = ngettext(
+                "Joined. Video is peer to peer between the browsers (up to %(count)d person).",
+                "Joined. Video is peer to peer between the browsers (up to %(count)d people).",
+                limit,
+            ) % {"count": limit}
         payload = {
             "identity": result.participant.identity,
             "name": result.participant.name,

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete
+from django.utils.translation import gettext_lazy as _
 
 
 class SessionsAppConfig(AppConfig):
     name = "sessions_app"
-    verbose_name = "Sessions"
+    verbose_name = _("Sessions")
 
     def ready(self) -> None:
         from sessions_app import handlers, tasks  # noqa: F401 (tasks: queued by name, rooms.jobs)

@@ -14,6 +14,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import ngettext
 
 from rooms import logging_setup, metrics
 from sessions_app import mesh
@@ -102,16 +104,15 @@ class MeshSignalConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
             await self.channel_layer.send(claim.replaced.channel, {"type": "mesh.replaced"})
         if self.slot is None:
             limit = settings.MESH_MAX_PARTICIPANTS
-            await self._send(
-                {
-                    "type": "mesh_full",
-                    "max_peers": limit,
-                    "message": (
-                        f"Peer-to-peer video is limited to {limit} people. Larger meetings need "
-                        "LiveKit: ask your administrator to configure it."
-                    ),
-                }
-            )
+            with translation.override(self.interface_language or None):
+                message = ngettext(
+                    "Peer-to-peer video is limited to %(count)d person. Larger meetings need "
+                    "LiveKit: ask your administrator to configure it.",
+                    "Peer-to-peer video is limited to %(count)d people. Larger meetings need "
+                    "LiveKit: ask your administrator to configure it.",
+                    limit,
+                ) % {"count": limit}
+            await self._send({"type": "mesh_full", "max_peers": limit, "message": message})
             await self.close(code=CLOSE_MESH_FULL)
             return
         self.group = mesh.mesh_group(session.pk)

@@ -4,21 +4,33 @@ cost, analysis and downloads. ``views.session_detail`` serves it once a session 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from html import unescape
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from sessions_app.models import VideoSession
-from sessions_app.selectors import analysis_get_for_session, participant_list, session_can_end
+from sessions_app.selectors import (
+    analysis_get_for_session,
+    participant_list,
+    segment_language_map,
+    segment_languages_are_mixed,
+    session_can_end,
+)
+from spaces.languages import language_label
 from transcription.archive import edits, transcript
 from transcription.selectors import providers_for_session
 
 DOWNLOADS = [
-    ("txt", "Text"),
+    ("txt", _("Text")),
     ("srt", "SubRip (SRT)"),
     ("vtt", "WebVTT"),
     ("json", "JSON"),
@@ -27,14 +39,14 @@ DOWNLOADS = [
 # What the finished page says about who made the transcript and how far to trust it.
 ENGINES = {
     "local": (
-        _("the offline engine (Whisper)"),
+        _("the offline Whisper engine"),
         _(
             "Usually right on clear speech; names, rare words and crosstalk can come out wrong. "
             "Words it was unsure of are underlined with dots."
         ),
     ),
     "gladia": (
-        _("Gladia"),
+        "Gladia",
         _("A cloud speech service: few errors on clear speech; check names and numbers."),
     ),
 }
@@ -80,17 +92,20 @@ def session_finished(request: HttpRequest, session: VideoSession) -> HttpRespons
             url = reverse("sessions:detail", kwargs={"slug": session.slug})
             return HttpResponseRedirect(f"{url}?{prefix}page={page}#t-{turn.anchor}")
         jump_error = (
-            "Enter a time like 1:05:30, 12:40 or 95."
+            gettext("Enter a time like 1:05:30, 12:40 or 95.")
             if seconds is None
-            else "There is no transcript to jump in."
+            else gettext("There is no transcript to jump in.")
         )
     page = _page_number(request.GET.get("page"), index.page_count)
     search = (
         transcript.transcript_search(session=session, index=index, query=query) if query else None
     )
+    turns = transcript.turn_page(session=session, index=index, page=page, search=search)
+    if segment_languages_are_mixed(session=session):
+        turns = _with_languages(session, turns)
     context = {
         "session": session,
-        "turns": transcript.turn_page(session=session, index=index, page=page, search=search),
+        "turns": turns,
         "turn_count": len(index.spans),
         "segment_count": len(index.segment_ids),
         "page": page,
@@ -113,6 +128,42 @@ def session_finished(request: HttpRequest, session: VideoSession) -> HttpRespons
         "changes": edits.change_summaries(session=session),
     }
     return render(request, "sessions/finished.html", context)
+
+
+# The start of a segment's element as ``transcription.archive.marks.segment_html`` writes it.
+_SEGMENT_START = re.compile(r'<span (class="seg(?: [^"]*)?" data-uid="([^"]*)")')
+
+
+def _with_languages(
+    session: VideoSession, turns: list[transcript.PageTurn]
+) -> list[transcript.PageTurn]:
+    """``turns`` with each segment's language: a small tag before it ("RU", named in its
+    title) and ``lang`` on the segment, so that a screen reader reads it in that language.
+
+    Only for a session whose finals are in more than one language. The tag sits outside the
+    segment's element, whose text is what a correction edits.
+    """
+    found = {unescape(m[1]) for turn in turns for m in _SEGMENT_START.findall(turn.html)}
+    languages = segment_language_map(session=session, utterance_ids=sorted(found))
+
+    def tagged(match: re.Match[str]) -> str:
+        language = languages.get(unescape(match[2]))
+        if not language:
+            return match[0]
+        return format_html(
+            '<span class="badge seg-lang" lang="{}" title="{}">{}</span> <span lang="{}" {}',
+            language,
+            language_label(language),
+            language.upper(),
+            language,
+            mark_safe(match[1]),  # noqa: S308 - as escaped by segment_html
+        )
+
+    # Still safe: the turn's markup was, and every piece put into it is escaped.
+    return [
+        replace(turn, html=mark_safe(_SEGMENT_START.sub(tagged, turn.html)))  # noqa: S308
+        for turn in turns
+    ]
 
 
 def _edit_config(request: HttpRequest, session: VideoSession) -> dict[str, object]:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from spaces.models import Space
@@ -29,29 +30,51 @@ def default_languages() -> list[str]:
 
 class VideoSession(models.Model):
     class Status(models.TextChoices):
-        CREATED = "CREATED", "Created"
-        LIVE = "LIVE", "Live"
-        ENDED = "ENDED", "Ended"
+        CREATED = "CREATED", pgettext_lazy("session status", "Created")
+        LIVE = "LIVE", pgettext_lazy("session status", "Live")
+        ENDED = "ENDED", pgettext_lazy("session status", "Ended")
 
-    slug = models.CharField(max_length=32, unique=True, default=new_session_slug, editable=False)
-    title = models.CharField(max_length=200)
-    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="sessions")
+    slug = models.CharField(
+        _("address"),
+        max_length=32,
+        unique=True,
+        default=new_session_slug,
+        editable=False,
+        help_text=_("The session's part of its page address; also the LiveKit room name."),
+    )
+    title = models.CharField(_("title"), max_length=200)
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, related_name="sessions", verbose_name=_("space")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="sessions_created",
+        verbose_name=_("created by"),
     )
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.CREATED)
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.CREATED
+    )
     # Spoken languages passed to the STT provider: ISO 639-1 codes; empty means auto-detect.
-    languages = models.JSONField(default=default_languages, blank=True)
+    languages = models.JSONField(
+        _("languages"),
+        default=default_languages,
+        blank=True,
+        help_text=_(
+            "ISO 639-1 codes: none for automatic detection, one for a fixed language, several "
+            "for the languages the speech provider switches between."
+        ),
+    )
     # A small meeting: browsers connect peer to peer (no SFU) even when LiveKit is configured.
-    peer_to_peer = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    last_activity_at = models.DateTimeField(default=timezone.now)
+    peer_to_peer = models.BooleanField(_("peer-to-peer video"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["space", "-created_at"]),
@@ -78,25 +101,35 @@ class VideoSession(models.Model):
 
 class Participant(models.Model):
     class Role(models.TextChoices):
-        HOST = "HOST", "Host"
-        GUEST = "GUEST", "Guest"
+        HOST = "HOST", _("Host")
+        GUEST = "GUEST", _("Guest")
 
-    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="participants")
+    session = models.ForeignKey(
+        VideoSession,
+        on_delete=models.CASCADE,
+        related_name="participants",
+        verbose_name=_("session"),
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="participations",
+        verbose_name=_("user"),
     )
-    identity = models.CharField(max_length=64)
-    name = models.CharField(max_length=120)
-    role = models.CharField(max_length=5, choices=Role.choices, default=Role.GUEST)
-    joined_at = models.DateTimeField(default=timezone.now)
-    left_at = models.DateTimeField(null=True, blank=True)
-    last_seen_at = models.DateTimeField(default=timezone.now)
+    identity = models.CharField(
+        _("identity"), max_length=64, help_text=_("Who it is in the call and the transcript.")
+    )
+    name = models.CharField(_("name"), max_length=120)
+    role = models.CharField(_("role"), max_length=5, choices=Role.choices, default=Role.GUEST)
+    joined_at = models.DateTimeField(_("joined"), default=timezone.now)
+    left_at = models.DateTimeField(pgettext_lazy("participant", "left"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
         ordering = ["joined_at"]
         constraints = [
             models.UniqueConstraint(
@@ -106,7 +139,10 @@ class Participant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} in {self.session.slug}"
+        return gettext("%(name)s in %(session)s") % {
+            "name": self.name,
+            "session": self.session.slug,
+        }
 
 
 def _empty_list() -> list:
@@ -125,32 +161,57 @@ class SessionAnalysis(models.Model):
         DONE = "DONE", _("Done")
         FAILED = "FAILED", _("Failed")
 
-    session = models.OneToOneField(VideoSession, on_delete=models.CASCADE, related_name="analysis")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    session = models.OneToOneField(
+        VideoSession, on_delete=models.CASCADE, related_name="analysis", verbose_name=_("session")
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
     # The analyser that produced the result: "offline", "llm" or a custom provider's name.
-    provider = models.CharField(max_length=32, blank=True)
-    summary = models.TextField(blank=True)
+    provider = models.CharField(
+        _("analyser"),
+        max_length=32,
+        blank=True,
+        help_text=_("What produced the result: offline, llm or a custom analyser."),
+    )
+    summary = models.TextField(_("summary"), blank=True)
     # ["pricing model", "launch date", ...]
-    topics = models.JSONField(default=_empty_list, blank=True)
+    topics = models.JSONField(_("topics"), default=_empty_list, blank=True)
     # [{"text", "owner" (name or null), "due" (phrase or null), "start" (seconds or null)}]
-    action_items = models.JSONField(default=_empty_list, blank=True)
+    action_items = models.JSONField(_("action items"), default=_empty_list, blank=True)
     # [{"identity", "name", "talk_seconds", "words", "wpm", "turns"}]
-    speaker_stats = models.JSONField(default=_empty_list, blank=True)
+    speaker_stats = models.JSONField(_("speaker stats"), default=_empty_list, blank=True)
     # FAILED: why. DONE: a note when the configured provider failed and the offline one answered.
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(
+        _("error"),
+        blank=True,
+        help_text=_(
+            "Failed: why. Done: a note when the configured analyser failed and the offline one "
+            "answered."
+        ),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     # When the transcript was last edited (``analysis_mark_stale``); cleared by a re-run.
-    transcript_edited_at = models.DateTimeField(null=True, blank=True)
+    transcript_edited_at = models.DateTimeField(
+        _("transcript edited"),
+        null=True,
+        blank=True,
+        help_text=_("When people last corrected the transcript; a re-run clears it."),
+    )
 
     class Meta:
-        verbose_name_plural = "session analyses"
+        verbose_name = _("session analysis")
+        verbose_name_plural = _("session analyses")
         indexes = [models.Index(fields=["status", "started_at"])]
 
     def __str__(self) -> str:
-        return f"Analysis of {self.session.slug} ({self.status})"
+        return gettext("Analysis of %(session)s (%(status)s)") % {
+            "session": self.session.slug,
+            "status": self.get_status_display(),
+        }
 
     @property
     def is_stale(self) -> bool:
@@ -177,18 +238,37 @@ class Task(models.Model):
         ACCEPTED = "ACCEPTED", _("Accepted")
         DISMISSED = "DISMISSED", _("Dismissed")
 
-    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="tasks")
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("space")
+    )
     session = models.ForeignKey(
-        VideoSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+        VideoSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        verbose_name=_("session"),
     )
     analysis = models.ForeignKey(
-        SessionAnalysis, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+        SessionAnalysis,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        verbose_name=_("analysis"),
     )
-    status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACCEPTED)
-    title = models.CharField(max_length=500)
+    status = models.CharField(
+        _("status"), max_length=9, choices=Status.choices, default=Status.ACCEPTED
+    )
+    title = models.CharField(_("title"), max_length=500)
     # The action item as the analysis proposed it: a re-run recognises its items by this
     # (normalised), whatever title the person who accepted it chose.
-    proposed_title = models.CharField(max_length=500, blank=True)
+    proposed_title = models.CharField(
+        _("proposed title"),
+        max_length=500,
+        blank=True,
+        help_text=_("The action item as the analysis proposed it."),
+    )
     # The member the owner's name matched, if any; ``owner_name`` keeps what was said.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -196,43 +276,63 @@ class Task(models.Model):
         null=True,
         blank=True,
         related_name="tasks_assigned",
+        verbose_name=_("assignee"),
     )
-    owner_name = models.CharField(max_length=120, blank=True)
-    due_phrase = models.CharField(max_length=120, blank=True)
+    owner_name = models.CharField(
+        _("owner (as said)"),
+        max_length=120,
+        blank=True,
+        help_text=_("The name said in the session, whether or not it matched a member."),
+    )
+    due_phrase = models.CharField(_("due (as said)"), max_length=120, blank=True)
     # A date picked when accepting (``due_phrase`` keeps the words, as said or as typed).
-    due_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(_("due date"), null=True, blank=True)
     # Seconds since the session started: the transcript moment the item was said.
-    start_seconds = models.FloatField(null=True, blank=True)
+    start_seconds = models.FloatField(
+        _("moment in the transcript"),
+        null=True,
+        blank=True,
+        help_text=_("Seconds since the session started."),
+    )
     # Drawn from speech the recogniser was unsure of (below settings.TRANSCRIPT_LOW_CONFIDENCE).
-    low_confidence = models.BooleanField(default=False)
-    accepted_at = models.DateTimeField(null=True, blank=True)
+    low_confidence = models.BooleanField(
+        _("unsure speech"),
+        default=False,
+        help_text=_("Drawn from speech the recogniser was unsure of: check the recording."),
+    )
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="tasks_accepted",
+        verbose_name=_("accepted by"),
     )
-    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(_("dismissed"), null=True, blank=True)
     dismissed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="tasks_dismissed",
+        verbose_name=_("dismissed by"),
     )
-    done = models.BooleanField(default=False)
-    done_at = models.DateTimeField(null=True, blank=True)
+    done = models.BooleanField(_("done"), default=False)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="tasks_done",
+        verbose_name=_("done by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
         ordering = ["done", "-created_at", "id"]
         indexes = [
             models.Index(fields=["space", "status", "done", "-created_at"]),

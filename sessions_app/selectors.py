@@ -8,6 +8,7 @@ from django.http import Http404
 from identity.models import User
 from sessions_app.models import Participant, SessionAnalysis, Task, VideoSession
 from spaces.models import Space, SpaceMember
+from transcription.models import TranscriptSegment
 
 
 def session_list_for_space(*, space: Space) -> QuerySet[VideoSession]:
@@ -115,3 +116,27 @@ def task_get_for_user(*, user: User, task_id: int) -> Task:
     if task is None:
         raise Http404("No such task")
     return task
+
+
+def segment_languages_are_mixed(*, session: VideoSession) -> bool:
+    """Whether the session's stored finals were recognised in more than one language (those
+    with no language recorded aside); the caller fetched ``session`` through an
+    access-checked selector."""
+    languages = (
+        TranscriptSegment.objects.filter(session_id=session.pk)
+        .exclude(language="")
+        .order_by()  # else the model's ordering joins the DISTINCT
+        .values_list("language", flat=True)
+        .distinct()
+    )
+    return len(languages[:2]) > 1
+
+
+def segment_language_map(*, session: VideoSession, utterance_ids: list[str]) -> dict[str, str]:
+    """``{utterance id: language}`` of those of the session's finals (none recorded: left
+    out)."""
+    return dict(
+        TranscriptSegment.objects.filter(session_id=session.pk, utterance_id__in=utterance_ids)
+        .exclude(language="")
+        .values_list("utterance_id", "language")
+    )

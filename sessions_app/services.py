@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from livekit import api as livekit_api
 
 from identity.models import User
@@ -23,6 +25,7 @@ from identity.selectors import user_get_by_identity
 from rooms.errors import Conflict, DomainError, Forbidden, LimitExceeded
 from sessions_app import tokens
 from sessions_app.analysis.services import analysis_request
+from sessions_app.languages import session_languages_clean
 from sessions_app.mesh import mesh_group
 from sessions_app.models import ACTIVITY_RESOLUTION, Participant, VideoSession
 from sessions_app.selectors import session_can_end
@@ -42,14 +45,20 @@ def session_create(
     languages: list[str] | None = None,
     peer_to_peer: bool = False,
 ) -> VideoSession:
+    """A new session of ``space``. ``languages``: ``[]`` automatic detection, one code a fixed
+    language, several the languages expected (the provider switches between them); ``None``
+    takes the space's default. Raises ``DomainError``: ``title_required``,
+    ``languages_invalid`` (unknown codes, repeats, too many) or ``language_unsupported``
+    (this server's speech engine cannot transcribe them)."""
     title = title.strip()
     if not title:
-        raise DomainError("A session needs a title.", code="title_required")
+        raise DomainError(_("A session needs a title."), code="title_required")
+    chosen = session_languages_clean(list(space.languages if languages is None else languages))
     return VideoSession.objects.create(
         space=space,
         created_by=by,
         title=title[:200],
-        languages=languages if languages is not None else ["en"],
+        languages=chosen,
         peer_to_peer=peer_to_peer,
     )
 
@@ -76,7 +85,7 @@ def participant_upsert(*, session: VideoSession, user: User) -> Participant:
     }
     try:
         with transaction.atomic():
-            participant, _ = Participant.objects.update_or_create(
+            participant, _created = Participant.objects.update_or_create(
                 session=session, identity=user.identity, defaults=defaults
             )
     except IntegrityError:
@@ -100,8 +109,16 @@ def _participants_check(session: VideoSession, user: User) -> None:
     present = here.count()
     if present >= limit:
         raise LimitExceeded(
-            f"This session is full: it has {present} participants and the limit is {limit}. "
-            "Join again when someone has left, or ask a space owner to have the limit raised.",
+            ngettext(
+                "This session is full: it has %(present)d participant and the limit is "
+                "%(limit)d. Join again when someone has left, or ask a space owner to have the "
+                "limit raised.",
+                "This session is full: it has %(present)d participants and the limit is "
+                "%(limit)d. Join again when someone has left, or ask a space owner to have the "
+                "limit raised.",
+                present,
+            )
+            % {"present": present, "limit": limit},
             code="session_full",
         )
 
@@ -118,7 +135,7 @@ def session_join(*, session: VideoSession, user: User) -> JoinResult:
     with transaction.atomic():
         locked = VideoSession.objects.select_for_update().get(pk=session.pk)
         if locked.status == VideoSession.Status.ENDED:
-            raise Conflict("This session has ended; nobody can join it.", code="session_ended")
+            raise Conflict(_("This session has ended; nobody can join it."), code="session_ended")
         _participants_check(locked, user)
         if locked.status == VideoSession.Status.CREATED:
             locked.status = VideoSession.Status.LIVE
@@ -158,7 +175,7 @@ def session_end(*, session: VideoSession, by: User | None) -> VideoSession:
     """
     if by is not None and not session_can_end(session=session, user=by):
         raise Forbidden(
-            "Only the host or a space owner can end this session.", code="host_required"
+            _("Only the host or a space owner can end this session."), code="host_required"
         )
     now = timezone.now()
     with transaction.atomic():
@@ -187,7 +204,7 @@ def session_delete(*, session: VideoSession, by: User) -> None:
     """
     if not session_can_end(session=session, user=by):
         raise Forbidden(
-            "Only the host or a space owner can delete this session.", code="host_required"
+            _("Only the host or a space owner can delete this session."), code="host_required"
         )
     runs_stop_for_session(session_id=session.pk)
     session.delete()

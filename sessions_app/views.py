@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from rooms.errors import DomainError
@@ -17,17 +18,26 @@ from spaces.selectors import space_get_for_user
 @require_POST
 def session_create(request: HttpRequest, slug: str) -> HttpResponse:
     space = space_get_for_user(user=request.user, slug=slug)
-    form = SessionCreateForm(request.POST)
+    form = SessionCreateForm(request.POST, space=space)
     if not form.is_valid():
-        messages.error(request, "A session needs a title of at most 200 characters.")
+        for field, errors in form.errors.items():
+            if field == "title":
+                messages.error(request, _("A session needs a title of at most 200 characters."))
+            else:
+                for error in errors:
+                    messages.error(request, error)
         return redirect("spaces:detail", slug=space.slug)
-    session = services.session_create(
-        space=space,
-        by=request.user,
-        title=form.cleaned_data["title"],
-        languages=form.languages(),
-        peer_to_peer=form.wants_peer_to_peer(),
-    )
+    try:
+        session = services.session_create(
+            space=space,
+            by=request.user,
+            title=form.cleaned_data["title"],
+            languages=form.languages_chosen(),
+            peer_to_peer=form.wants_peer_to_peer(),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("spaces:detail", slug=space.slug)
     return redirect("sessions:detail", slug=session.slug)
 
 
@@ -81,5 +91,5 @@ def session_end(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "The session has ended.")
+        messages.success(request, _("The session has ended."))
     return redirect("sessions:detail", slug=session.slug)

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from django.utils import translation
 
 from identity.models import User
 from identity.selectors import user_get_by_identity
@@ -60,6 +61,19 @@ async def ws_authenticate(
     return user, session
 
 
+def socket_language(scope: dict[str, Any], user: User) -> str:
+    """The interface language of a socket's messages, chosen as for pages: the person's profile
+    setting, else the language cookie, else the browser's ``Accept-Language``, else
+    ``LANGUAGE_CODE``."""
+    if user.language:
+        return user.language
+    request = HttpRequest()
+    request.COOKIES = scope.get("cookies") or {}
+    headers = dict(scope.get("headers") or [])
+    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
+    return translation.get_language_from_request(request)
+
+
 def _session_for(user: User, slug: str) -> VideoSession | None:
     try:
         return session_get_for_user(user=user, slug=slug)
@@ -80,6 +94,8 @@ class SessionSocketMixin:
     user: User
     session: VideoSession
     revocation_group: str = ""
+    # Messages for the page are written in this language (``socket_language``).
+    interface_language: str = ""
 
     async def open_session_socket(self, *, allow_ended: bool = False) -> bool:
         await self.accept()  # type: ignore[attr-defined]
@@ -93,6 +109,7 @@ class SessionSocketMixin:
             await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
             return False
         self.user, self.session = user, session
+        self.interface_language = socket_language(self.scope, user)  # type: ignore[attr-defined]
         group = access_group(space_id=session.space_id, user_id=user.pk)
         await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
         self.revocation_group = group
@@ -115,7 +132,9 @@ class SessionSocketMixin:
 
         Tell the page why, then close with 4003; each consumer's ``disconnect`` does the rest.
         """
-        await self.send(text_data=json.dumps(revoked_message()))  # type: ignore[attr-defined]
+        with translation.override(self.interface_language or None):
+            message = revoked_message()
+        await self.send(text_data=json.dumps(message))  # type: ignore[attr-defined]
         await self.close(code=CLOSE_FORBIDDEN)  # type: ignore[attr-defined]
 
 

@@ -103,6 +103,6 @@ def test_who_may_correct_is_in_the_page_config(finished, space, member_client, o
 
 def test_the_page_says_which_engine_made_the_transcript(finished, member_client):
     html = _page(member_client, finished)
-    assert "Transcribed by the offline engine (Whisper)." in html
+    assert "Transcribed by the offline Whisper engine." in html
     finished.runs.update(provider="gladia")
     assert "Transcribed by Gladia." in _page(member_client, finished)

@@ -166,7 +166,8 @@ def test_outsider_gets_404_for_session_page_and_learns_nothing(outsider_client, 
     assert "Olivia" not in content
 
 
-def test_member_creates_a_session_from_the_space_page(member_client, member, space):
+def test_member_creates_a_session_from_the_space_page(member_client, member, space, settings):
+    settings.STT_PROVIDER = "gladia"
     response = member_client.post(create_url(space), {"title": "Retro", "language": "fr"})
 
     session = space.sessions.get()

@@ -52,7 +52,8 @@ def test_session_slug_is_unguessable_and_unique(owner_api, space):
         assert len(slug.replace("-", "")) == 12
 
 
-def test_session_can_be_created_with_chosen_languages(owner_api, space):
+def test_session_can_be_created_with_chosen_languages(owner_api, space, settings):
+    settings.STT_PROVIDER = "gladia"
     response = owner_api.post(
         space_sessions_url(space), {"title": "Réunion", "languages": ["fr", "en"]}, format="json"
     )
