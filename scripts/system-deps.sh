@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages Rooms' tests need, when they are missing: PostgreSQL, Redis,
-# ffmpeg, nginx (the `make up` balancer) and Chromium. `--up`: only what `make up` needs (no
-# Chromium). Idempotent; needs root (or sudo) only when something is missing.
+# ffmpeg, nginx (the `make up` balancer), Chromium, espeak-ng (Russian speech for the offline
+# engine's test) and gettext (the translation catalogue tests). `--up`: only what `make up`
+# needs (no Chromium, espeak-ng or gettext). Idempotent; needs root (or sudo) only when
+# something is missing.
 set -euo pipefail
 
 missing=()
@@ -9,7 +11,11 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
-[ "${1:-}" = --up ] || command -v chromium >/dev/null || missing+=(chromium)
+if [ "${1:-}" != --up ]; then
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  command -v msgfmt >/dev/null || missing+=(gettext)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}"

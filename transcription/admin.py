@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 
 from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
 from transcription.usage.admin import (
@@ -42,8 +43,8 @@ class UsageInline(admin.StackedInline):
         "finalized",
     ]
     exclude = ["user", "session", "cost_per_minute", "total_cost"]
-    cost_per_minute_money = money_column("cost_per_minute", "cost per minute")
-    total_cost_money = money_column("total_cost", "total cost")
+    cost_per_minute_money = money_column("cost_per_minute", _("cost per minute"))
+    total_cost_money = money_column("total_cost", _("total cost"))
 
 
 @admin.register(TranscriptionRun)
@@ -125,15 +126,15 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
     # "N of M rows" would count the whole table (a million rows) on every page view.
     show_full_result_count = False
 
-    total_cost_money = money_column("total_cost", "cost")
-    cost_per_minute_money = money_column("cost_per_minute", "cost per minute")
+    total_cost_money = money_column("total_cost", _("cost"))
+    cost_per_minute_money = money_column("cost_per_minute", _("cost per minute"))
     duration = duration_column
 
-    @admin.display(description="created", ordering="created_at")
+    @admin.display(description=_("created"), ordering="created_at")
     def created(self, row: TranscriptionUsage) -> str:
-        return date_format(timezone.localtime(row.created_at), "Y-m-d H:i")
+        return date_format(timezone.localtime(row.created_at), "SHORT_DATETIME_FORMAT")
 
-    @admin.display(description="session", ordering="session__title")
+    @admin.display(description=_("session"), ordering="session__title")
     def session_title(self, row: TranscriptionUsage) -> str:
         return row.session.title
 
@@ -168,7 +169,7 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
             return redirect(f"{reverse('admin:transcription_transcriptionusage_changelist')}?e=1")
         return usage_csv_response(changelist.queryset)
 
-    @admin.action(description="Export selected usage as CSV")
+    @admin.action(description=_("Export selected usage as CSV"))
     def export_csv(
         self, request: HttpRequest, queryset: QuerySet[TranscriptionUsage]
     ) -> HttpResponse:

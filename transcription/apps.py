@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TranscriptionConfig(AppConfig):
     name = "transcription"
-    verbose_name = "Transcription"
+    verbose_name = _("Transcription")
 
     def ready(self) -> None:
         # Registers the Celery tasks the services queue by name (rooms.jobs).

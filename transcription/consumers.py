@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 
 from rooms import logging_setup, metrics
 from sessions_app.services import (
@@ -283,6 +284,11 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         active = payload["status"] == TranscriptionRun.Status.ACTIVE
         self.control_channel = control_channel if active else ""
         self.run_mode = payload["mode"] if active else None
+        if payload.get("error"):
+            # The run stores its failure in English (the admin and the API show it so); each
+            # page reads it in its own language where the catalogue has it.
+            with translation.override(self.interface_language or None):
+                payload = {**payload, "error": translation.gettext(payload["error"])}
         await self.send_json(payload)
 
     async def send_json(self, content: dict[str, Any]) -> None:

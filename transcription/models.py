@@ -5,8 +5,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from rooms.money import format_money
 from sessions_app.models import Participant, VideoSession
+from transcription.archive.exports import unknown_speaker
 
 
 def new_ingest_key() -> str:
@@ -17,42 +21,59 @@ class TranscriptionRun(models.Model):
     """One transcription stream of a session. Status changes go through ``transitions.py``."""
 
     class Mode(models.TextChoices):
-        SERVER = "SERVER", "Server (LiveKit egress)"
-        BROWSER = "BROWSER", "Browser audio"
+        SERVER = "SERVER", _("Server (LiveKit egress)")
+        BROWSER = "BROWSER", _("Browser audio")
 
     class Status(models.TextChoices):
-        STARTING = "STARTING", "Starting"
-        ACTIVE = "ACTIVE", "Active"
-        STOPPING = "STOPPING", "Stopping"
-        STOPPED = "STOPPED", "Stopped"
-        FAILED = "FAILED", "Failed"
+        STARTING = "STARTING", _("Starting")
+        ACTIVE = "ACTIVE", _("Active")
+        STOPPING = "STOPPING", _("Stopping")
+        STOPPED = "STOPPED", _("Stopped")
+        FAILED = "FAILED", _("Failed")
 
     UNFINISHED = (Status.STARTING, Status.ACTIVE, Status.STOPPING)
 
-    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="runs")
-    mode = models.CharField(max_length=8, choices=Mode.choices)
-    provider = models.CharField(max_length=200)
-    languages = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.STARTING)
+    session = models.ForeignKey(
+        VideoSession, on_delete=models.CASCADE, related_name="runs", verbose_name=_("session")
+    )
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices)
+    provider = models.CharField(_("provider"), max_length=200)
+    languages = models.JSONField(
+        _("languages"),
+        default=list,
+        blank=True,
+        help_text=_("ISO 639-1 codes the run was started with; empty: automatic detection."),
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.STARTING
+    )
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("started by"),
     )
     # Where the runner listens for audio frames and control messages (a channel-layer name).
-    control_channel = models.CharField(max_length=200, blank=True)
-    ingest_key = models.CharField(max_length=64, default=new_ingest_key, editable=False)
-    egress_id = models.CharField(max_length=64, blank=True)
+    control_channel = models.CharField(_("control channel"), max_length=200, blank=True)
+    ingest_key = models.CharField(
+        _("ingest key"), max_length=64, default=new_ingest_key, editable=False
+    )
+    egress_id = models.CharField(_("egress ID"), max_length=64, blank=True)
     # The ingest port the egress pushes to: a restarted runner takes it back if it can.
-    ingest_port = models.PositiveIntegerField(null=True, blank=True)
-    egress_status = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error_code = models.CharField(max_length=32, blank=True)
-    error = models.TextField(blank=True)
+    ingest_port = models.PositiveIntegerField(_("ingest port"), null=True, blank=True)
+    egress_status = models.CharField(_("egress status"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("restarts"), default=0)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    error = models.TextField(_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("transcription run")
+        verbose_name_plural = _("transcription runs")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -64,7 +85,11 @@ class TranscriptionRun(models.Model):
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
 
     def __str__(self) -> str:
-        return f"Run {self.pk} of {self.session.slug} ({self.status})"
+        return gettext("Run %(run)s of %(session)s (%(status)s)") % {
+            "run": self.pk,
+            "session": self.session.slug,
+            "status": self.get_status_display(),
+        }
 
     @property
     def is_finished(self) -> bool:
@@ -74,36 +99,57 @@ class TranscriptionRun(models.Model):
 class TranscriptSegment(models.Model):
     """A final utterance. Partials are never stored."""
 
-    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="segments")
-    run = models.ForeignKey(TranscriptionRun, on_delete=models.CASCADE, related_name="segments")
-    participant = models.ForeignKey(
-        Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="segments"
+    session = models.ForeignKey(
+        VideoSession, on_delete=models.CASCADE, related_name="segments", verbose_name=_("session")
     )
-    speaker_identity = models.CharField(max_length=64, blank=True)
-    speaker_name = models.CharField(max_length=120, blank=True)
-    utterance_id = models.CharField(max_length=128)
-    text = models.TextField()
-    language = models.CharField(max_length=16, blank=True)
-    # Seconds since the session started.
-    start_offset = models.FloatField()
-    end_offset = models.FloatField()
-    confidence = models.FloatField(
+    run = models.ForeignKey(
+        TranscriptionRun, on_delete=models.CASCADE, related_name="segments", verbose_name=_("run")
+    )
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.SET_NULL,
         null=True,
         blank=True,
-        help_text="The engine's confidence in the text, 0 to 1 (as recognised).",
+        related_name="segments",
+        verbose_name=_("participant"),
+    )
+    speaker_identity = models.CharField(_("speaker identity"), max_length=64, blank=True)
+    speaker_name = models.CharField(_("speaker"), max_length=120, blank=True)
+    utterance_id = models.CharField(_("utterance ID"), max_length=128)
+    text = models.TextField(_("text"))
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        help_text=_("The language the engine heard (ISO 639-1); empty when it did not say."),
+    )
+    start_offset = models.FloatField(_("start"), help_text=_("Seconds since the session started."))
+    end_offset = models.FloatField(_("end"), help_text=_("Seconds since the session started."))
+    confidence = models.FloatField(
+        _("confidence"),
+        null=True,
+        blank=True,
+        help_text=_("The engine's confidence in the text, 0 to 1 (as recognised)."),
     )
     words = models.JSONField(
+        _("words"),
         null=True,
         blank=True,
-        help_text="As recognised: [{text, start, end, confidence}] (session seconds), "
-        "where the engine gives words.",
+        help_text=_(
+            "As recognised: [{text, start, end, confidence}] (session seconds), "
+            "where the engine gives words."
+        ),
     )
     revision = models.PositiveIntegerField(
-        default=0, help_text="How many times people changed it (0: as recognised)."
+        _("revision"),
+        default=0,
+        help_text=_("How many times people changed it (0: as recognised)."),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("transcript segment")
+        verbose_name_plural = _("transcript segments")
         ordering = ["start_offset", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -113,7 +159,8 @@ class TranscriptSegment(models.Model):
         indexes = [models.Index(fields=["session", "start_offset"])]
 
     def __str__(self) -> str:
-        return f"[{self.start_offset:.1f}s] {self.speaker_name or 'Room'}: {self.text[:60]}"
+        speaker = self.speaker_name or unknown_speaker()
+        return f"[{self.start_offset:.1f}s] {speaker}: {self.text[:60]}"
 
 
 class SegmentRevision(models.Model):
@@ -125,30 +172,49 @@ class SegmentRevision(models.Model):
     """
 
     class Kind(models.TextChoices):
-        TEXT = "text", "Text corrected"
-        SPEAKER = "speaker", "Speaker reassigned"
-        RENAME = "rename", "Speaker renamed"
-        MERGE = "merge", "Speakers merged"
-        REVERT = "revert", "Change reverted"
+        TEXT = "text", _("Text corrected")
+        SPEAKER = "speaker", _("Speaker reassigned")
+        RENAME = "rename", _("Speaker renamed")
+        MERGE = "merge", _("Speakers merged")
+        REVERT = "revert", _("Change reverted")
 
     segment = models.ForeignKey(
-        TranscriptSegment, on_delete=models.CASCADE, related_name="revisions"
+        TranscriptSegment,
+        on_delete=models.CASCADE,
+        related_name="revisions",
+        verbose_name=_("segment"),
     )
-    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="+")
-    change = models.CharField(max_length=32, db_index=True)
-    number = models.PositiveIntegerField(help_text="The segment's revision after this change.")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    session = models.ForeignKey(
+        VideoSession, on_delete=models.CASCADE, related_name="+", verbose_name=_("session")
+    )
+    change = models.CharField(_("change"), max_length=32, db_index=True)
+    number = models.PositiveIntegerField(
+        _("number"), help_text=_("The segment's revision after this change.")
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
     reverts = models.CharField(
-        max_length=32, blank=True, help_text="The change this one undid (kind revert)."
+        _("reverts"),
+        max_length=32,
+        blank=True,
+        help_text=_("The change this one undid (kind revert)."),
     )
-    before = models.JSONField(help_text="{text, speaker_identity, speaker_name, participant}")
-    after = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
+    before = models.JSONField(
+        _("before"), help_text=_("{text, speaker_identity, speaker_name, participant}")
+    )
+    after = models.JSONField(_("after"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("segment revision")
+        verbose_name_plural = _("segment revisions")
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["segment", "number"], name="revision_segment_number")
@@ -156,39 +222,62 @@ class SegmentRevision(models.Model):
         indexes = [models.Index(fields=["session", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} (r{self.number} of segment {self.segment_id})"
+        return gettext("%(kind)s (r%(number)s of segment %(segment)s)") % {
+            "kind": self.get_kind_display(),
+            "number": self.number,
+            "segment": self.segment_id,
+        }
 
 
 class TranscriptionUsage(models.Model):
     """The meter of one run: checkpointed while it is active, finalised when it ends."""
 
-    session = models.ForeignKey(VideoSession, on_delete=models.CASCADE, related_name="usage")
-    run = models.OneToOneField(TranscriptionRun, on_delete=models.CASCADE, related_name="usage")
+    session = models.ForeignKey(
+        VideoSession, on_delete=models.CASCADE, related_name="usage", verbose_name=_("session")
+    )
+    run = models.OneToOneField(
+        TranscriptionRun, on_delete=models.CASCADE, related_name="usage", verbose_name=_("run")
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="transcription_usage",
+        verbose_name=_("user"),
     )
-    provider = models.CharField(max_length=200)
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    duration_seconds = models.FloatField(default=0)
-    billed_minutes = models.PositiveIntegerField(default=0)
-    audio_chunks = models.PositiveBigIntegerField(default=0)
-    audio_bytes = models.PositiveBigIntegerField(default=0)
-    partial_count = models.PositiveIntegerField(default=0)
-    final_count = models.PositiveIntegerField(default=0)
-    error_count = models.PositiveIntegerField(default=0)
-    reconnect_count = models.PositiveIntegerField(default=0)
-    cost_per_minute = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
-    total_cost = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
-    finalized = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    provider = models.CharField(_("provider"), max_length=200)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    duration_seconds = models.FloatField(
+        _("metered seconds"), default=0, help_text=_("Seconds of audio the run transcribed.")
+    )
+    billed_minutes = models.PositiveIntegerField(
+        _("billed minutes"),
+        default=0,
+        help_text=_("The metered time rounded up to whole minutes."),
+    )
+    audio_chunks = models.PositiveBigIntegerField(_("audio chunks"), default=0)
+    audio_bytes = models.PositiveBigIntegerField(_("audio bytes"), default=0)
+    partial_count = models.PositiveIntegerField(_("partials"), default=0)
+    final_count = models.PositiveIntegerField(_("finals"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    reconnect_count = models.PositiveIntegerField(_("reconnects"), default=0)
+    cost_per_minute = models.DecimalField(
+        _("cost per minute"), max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    total_cost = models.DecimalField(
+        _("cost"), max_digits=12, decimal_places=4, default=Decimal("0")
+    )
+    finalized = models.BooleanField(
+        _("finalised"), default=False, help_text=_("The run ended and its meter is final.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("transcription usage")
+        verbose_name_plural = _("transcription usage")
         ordering = ["-created_at"]
         # The usage reports (transcription/usage/reports.py) sum these columns per user, per session
         # and per space (through its sessions) over a period: covering indexes let PostgreSQL
@@ -208,4 +297,8 @@ class TranscriptionUsage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Usage of run {self.run_id}: {self.billed_minutes} min, {self.total_cost}"
+        return gettext("Usage of run %(run)s: %(minutes)s min, %(cost)s") % {
+            "run": self.run_id,
+            "minutes": self.billed_minutes,
+            "cost": format_money(self.total_cost),
+        }

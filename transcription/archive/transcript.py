@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from sessions_app.models import VideoSession
 from sessions_app.selectors import participant_list
-from transcription.archive.exports import UNKNOWN_SPEAKER, Cue, TranscriptMeta, cue_from_row
+from transcription.archive.exports import Cue, TranscriptMeta, cue_from_row, unknown_speaker
 from transcription.archive.marks import segment_html
 from transcription.models import TranscriptSegment
 
@@ -164,8 +164,9 @@ def transcript_index(*, session: VideoSession) -> TranscriptIndex:
     start = end = 0.0
     first = 0
     speaker = identity = ""
+    nobody = unknown_speaker()
     for position, (pk, row_identity, name, row_start, row_end) in enumerate(rows):
-        label = (name or "").strip() or UNKNOWN_SPEAKER
+        label = (name or "").strip() or nobody
         row_key = (row_identity, "" if row_identity else label)
         if row_key != key:
             if key is not None:
@@ -312,13 +313,14 @@ def transcript_search(*, session: VideoSession, index: TranscriptIndex, query: s
     shown = rows[:SEARCH_HITS_SHOWN]
     html = highlight_segments(session=session, query=query, ids=[pk for pk, _, _ in shown])
     hits = []
+    nobody = unknown_speaker()
     for pk, start, name in shown:
         span = index.spans[index.turn_of_position[position[pk]]]
         hits.append(
             SearchHit(
                 segment_id=pk,
                 start=start,
-                speaker=(name or "").strip() or UNKNOWN_SPEAKER,
+                speaker=(name or "").strip() or nobody,
                 html=html.get(pk, escape("")),
                 page=index.page_of_turn(span.index),
                 anchor=span.anchor,
@@ -434,6 +436,7 @@ def talk_time_list(*, session: VideoSession, index: TranscriptIndex) -> list[Tal
     for span in index.spans:
         turns[span.speaker_identity] = turns.get(span.speaker_identity, 0) + 1
     names = {p.identity: p.name for p in participant_list(session=session)}
+    nobody = unknown_speaker()
     rows: dict[str, dict] = {
         identity: {"name": name, "seconds": 0.0, "segments": 0} for identity, name in names.items()
     }
@@ -443,12 +446,12 @@ def talk_time_list(*, session: VideoSession, index: TranscriptIndex) -> list[Tal
         entry["seconds"] = max(0.0, row["seconds"] or 0.0)
         entry["segments"] = row["segments"]
         if not identity:
-            entry["name"] = UNKNOWN_SPEAKER
+            entry["name"] = nobody
     total = sum(entry["seconds"] for entry in rows.values()) or 1.0
     result = [
         TalkTime(
             identity=identity,
-            name=(entry["name"] or "").strip() or UNKNOWN_SPEAKER,
+            name=(entry["name"] or "").strip() or nobody,
             seconds=entry["seconds"],
             share=entry["seconds"] / total,
             segments=entry["segments"],

@@ -319,6 +319,9 @@ class RunPipeline(ServerSourceMixin):
                 "message": f"{name[:120]}'s microphone is not transcribed: this session "
                 f"transcribes {self.max_senders} microphones at once. When someone leaves, the "
                 "next microphone is transcribed.",
+                # For the page to say it in its reader's language.
+                "name": name[:120],
+                "limit": self.max_senders,
             },
         )
 

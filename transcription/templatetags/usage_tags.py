@@ -11,6 +11,7 @@ from typing import Any
 
 from django import template
 from django.conf import settings
+from django.utils.translation import gettext
 
 from rooms.money import format_money
 from sessions_app.models import VideoSession
@@ -28,9 +29,9 @@ def session_cost(session: VideoSession) -> dict[str, Any]:
 
 
 @register.inclusion_tag("usage/_day_chart.html")
-def usage_day_chart(days: list[dict[str, Any]], label: str = "Daily usage") -> dict[str, Any]:
+def usage_day_chart(days: list[dict[str, Any]], label: str = "") -> dict[str, Any]:
     """Server-rendered bars of minutes and cost per day (no JavaScript)."""
-    return {"chart": day_chart(days), "label": label}
+    return {"chart": day_chart(days), "label": label or gettext("Daily usage")}
 
 
 @register.filter

@@ -15,8 +15,9 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, StreamingHttpResponse
-from django.utils.html import format_html
-from django.utils.translation import ngettext
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from rooms.money import format_money
 from sessions_app.models import VideoSession
@@ -47,7 +48,7 @@ class CreatedRangeFilter(admin.ListFilter):
     """``created_at`` between two days (inclusive), typed as YYYY-MM-DD; bad input is ignored
     with a message in the filter box (the admin's own filters behave the same way)."""
 
-    title = "created between"
+    title = _("created between")
     template = "admin/usage/date_range_filter.html"
     parameter_from = "created_from"
     parameter_to = "created_to"
@@ -115,13 +116,13 @@ class _InputFilter(admin.ListFilter):
 
 
 class UserEmailFilter(_InputFilter):
-    title = "user email"
+    title = _("user email")
     parameter_name = "user_email"
     lookup = "user__email__iexact"
 
 
 class ProviderFilter(_InputFilter):
-    title = "provider"
+    title = _("provider")
     parameter_name = "provider_name"
     lookup = "provider__iexact"
 
@@ -171,11 +172,11 @@ class SessionCostAdminMixin:
     def get_queryset(self, request: HttpRequest) -> QuerySet[VideoSession]:
         return usage.sessions_with_cost(super().get_queryset(request))  # type: ignore[misc]
 
-    @admin.display(description="cost (transcription + video est.)", ordering="total_cost")
+    @admin.display(description=_("cost (transcription + video est.)"), ordering="total_cost")
     def cost_total(self, session: VideoSession) -> str:
         return format_money(session.total_cost)  # type: ignore[attr-defined]
 
-    @admin.display(description="cost")
+    @admin.display(description=_("cost"))
     def cost_breakdown(self, session: VideoSession) -> str:
         if session.pk is None:
             return "—"
@@ -186,19 +187,24 @@ class SessionCostAdminMixin:
             "%(count)d participant-minutes",
             cost.participant_minutes,
         ) % {"count": cost.participant_minutes}
-        return format_html(
-            "{} total = {} transcription ({} min, {}) + {} video estimate ({}{})",
-            format_money(cost.total_cost),
-            format_money(cost.transcription_cost),
-            cost.transcription_minutes,
-            runs,
-            format_money(cost.video_cost),
-            people,
-            "" if cost.uses_livekit else ", peer-to-peer: no video server",
-        )
+        if cost.uses_livekit:
+            video = gettext("%(cost)s video estimate (%(people)s)")
+        else:
+            video = gettext("%(cost)s video estimate (%(people)s, peer-to-peer: no video server)")
+        text = gettext(
+            "%(total)s total = %(transcription)s transcription (%(minutes)s min, %(runs)s) + "
+            "%(video)s"
+        ) % {
+            "total": format_money(cost.total_cost),
+            "transcription": format_money(cost.transcription_cost),
+            "minutes": cost.transcription_minutes,
+            "runs": runs,
+            "video": video % {"cost": format_money(cost.video_cost), "people": people},
+        }
+        return text
 
 
-def money_column(field: str, description: str) -> Any:
+def money_column(field: str, description: str | Promise) -> Any:
     """An admin column (or read-only field) that writes ``field`` as money, sortable by it."""
 
     @admin.display(description=description, ordering=field)
@@ -209,6 +215,6 @@ def money_column(field: str, description: str) -> Any:
     return column
 
 
-@admin.display(description="metered", ordering="duration_seconds")
+@admin.display(description=_("metered"), ordering="duration_seconds")
 def duration_column(self: Any, row: TranscriptionUsage) -> str:
     return format_clock(row.duration_seconds)

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Sum
-from django.utils import timezone
-from django.utils.translation import get_language_info
+from django.utils import formats, timezone
+from django.utils.translation import get_language_info, ngettext
+from django.utils.translation import gettext as _
 
 from identity.models import User
 from rooms.errors import Conflict, Forbidden, LimitExceeded
@@ -98,20 +99,26 @@ def language_check(*, session: VideoSession) -> None:
         return
     missing = [code for code in session.languages or [] if code not in supported]
     if missing:
-        names = ", ".join(language_name(code) for code in missing)
-        can = ", ".join(language_name(code) for code in sorted(supported))
         raise Conflict(
-            f"This server's speech engine transcribes {can} only, and this session is in "
-            f"{names}. Create the session in {can}, or ask the administrator to configure "
-            "Gladia (GLADIA_API_KEY) or a multilingual offline model.",
+            _(
+                "This server's speech engine transcribes %(supported)s only, and this session "
+                "is in %(languages)s. Create the session in %(supported)s, or ask the "
+                "administrator to configure Gladia (GLADIA_API_KEY) or a multilingual offline "
+                "model."
+            )
+            % {
+                "supported": ", ".join(language_name(code) for code in sorted(supported)),
+                "languages": ", ".join(language_name(code) for code in missing),
+            },
             code="language_unsupported",
         )
 
 
 def language_name(code: str) -> str:
-    """``"fr"`` → ``"French"`` (Django's language names; the code itself when unknown)."""
+    """``"fr"`` → ``"French"`` in the active language (Django's language names; the code
+    itself when unknown)."""
     try:
-        return str(get_language_info(code)["name"])
+        return str(get_language_info(code)["name_translated"])
     except KeyError:
         return code
 
@@ -134,18 +141,33 @@ def run_start_check(*, session: VideoSession, by: User) -> Limits:
         ).count()
         if active >= limits.max_active_runs_per_user:
             raise LimitExceeded(
-                f"You already have {active} transcriptions running; the limit is "
-                f"{limits.max_active_runs_per_user}. Stop one of them, then start this one.",
+                ngettext(
+                    "You already have %(active)d transcription running; the limit is "
+                    "%(limit)d. Stop one of them, then start this one.",
+                    "You already have %(active)d transcriptions running; the limit is "
+                    "%(limit)d. Stop one of them, then start this one.",
+                    active,
+                )
+                % {"active": active, "limit": limits.max_active_runs_per_user},
                 code="too_many_runs",
             )
     if limits.max_month_minutes:
         used = space_month_minutes(space_id=session.space_id)
         if used >= limits.max_month_minutes:
             raise Forbidden(
-                f"This space has used its {limits.max_month_minutes} transcription minutes for "
-                f"this month. Transcription can start again on "
-                f"{next_month_start():%B} 1, or a space owner can ask the Rooms staff to raise "
-                "the limit.",
+                ngettext(
+                    "This space has used its %(minutes)d transcription minute for this month. "
+                    "Transcription can start again on %(date)s, or a space owner can ask the "
+                    "Rooms staff to raise the limit.",
+                    "This space has used its %(minutes)d transcription minutes for this month. "
+                    "Transcription can start again on %(date)s, or a space owner can ask the "
+                    "Rooms staff to raise the limit.",
+                    limits.max_month_minutes,
+                )
+                % {
+                    "minutes": limits.max_month_minutes,
+                    "date": formats.date_format(next_month_start().date(), "DATE_FORMAT"),
+                },
                 code="month_minutes_used",
             )
     return limits

@@ -37,6 +37,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Ceil, Coalesce, Greatest, Now, Round, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from rooms.errors import DomainError, Forbidden
 from sessions_app.models import Participant, VideoSession
@@ -83,7 +84,10 @@ def _parse_day(name: str, raw: str | None) -> date | None:
     try:
         return datetime.strptime(raw.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise InvalidPeriod(f"'{name}' must be a date written YYYY-MM-DD, got {raw!r}.") from None
+        raise InvalidPeriod(
+            _("'%(name)s' must be a date written YYYY-MM-DD, got '%(value)s'.")
+            % {"name": name, "value": raw.strip()[:20]}
+        ) from None
 
 
 def period_parse(*, start: str | None, end: str | None) -> Period:
@@ -91,8 +95,8 @@ def period_parse(*, start: str | None, end: str | None) -> Period:
     period = Period(start=_parse_day("from", start), end=_parse_day("to", end))
     if period.start and period.end and period.start > period.end:
         raise InvalidPeriod(
-            f"'from' ({period.start.isoformat()}) must not be after 'to' "
-            f"({period.end.isoformat()})."
+            _("'from' (%(start)s) must not be after 'to' (%(end)s).")
+            % {"start": period.start.isoformat(), "end": period.end.isoformat()}
         )
     return period
 
@@ -101,7 +105,7 @@ def space_get_for_owner(*, user: Any, slug: str) -> Space:
     """The space if ``user`` owns it; a member gets 403 (``owner_required``), an outsider 404."""
     space = space_get_for_user(user=user, slug=slug)
     if not space.membership.is_owner:
-        raise Forbidden("Only owners of the space can see its usage.", code="owner_required")
+        raise Forbidden(_("Only owners of the space can see its usage."), code="owner_required")
     return space
 
 

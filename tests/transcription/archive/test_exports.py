@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import srt
 import webvtt
+from django.utils import translation
 
 from sessions_app.models import VideoSession
 from tests.transcription.transcripts import store_transcript
@@ -28,7 +29,7 @@ META = TranscriptMeta(
 CUES = [
     Cue(0.0, 2.5, "Olivia Owner", "u-olivia", "Good morning, everyone.", "en"),
     Cue(2.5, 4.25, "Olivia Owner", "u-olivia", "Let's start.", "en"),
-    Cue(5.0, 7.1, "Max Member", "u-max", "Ça marche — 日本語 too 🎉", "fr"),
+    Cue(5.0, 7.1, "Max Member", "u-max", "Ça marche — 日本語 too 🎉", "en"),
     Cue(61.004, 62.999, "Room", "", "x --> y & <b>bold</b>", "en"),
     # Past the first hour, and past ten hours: two-digit hours in both formats.
     Cue(3725.5, 3731.0, "Max Member", "u-max", "An hour in.", "en"),
@@ -218,7 +219,7 @@ def test_json_export_matches_its_schema_and_keeps_unicode():
         "speaker": "Max Member",
         "speaker_identity": "u-max",
         "text": "Ça marche — 日本語 too 🎉",
-        "language": "fr",
+        "language": "en",
         "confidence": None,
         "edited": False,
     }
@@ -249,6 +250,86 @@ def test_unknown_speakers_are_called_room():
     assert exports.speaker_label("  ") == "Room"
     assert exports.speaker_label(None) == "Room"
     assert exports.speaker_label(" Ada ") == "Ada"
+
+
+# --- languages ----------------------------------------------------------------------------------
+
+MIXED = [
+    Cue(0.0, 2.0, "Olivia Owner", "u-olivia", "Good morning.", "en"),
+    Cue(2.0, 4.0, "Olivia Owner", "u-olivia", "Доброе утро, коллеги.", "ru"),
+    Cue(4.0, 6.0, "Olivia Owner", "u-olivia", "Начнём.", "ru"),
+    Cue(6.0, 8.0, "Max Member", "u-max", "Sounds good.", "en"),
+    Cue(8.0, 9.0, "Room", "", "hm", ""),
+]
+
+
+def test_a_transcript_in_several_languages_names_each_cues_language_in_every_text_format():
+    srt_lines = [s.content for s in srt.parse(exports.to_srt(MIXED))]
+    vtt_lines = [html.unescape(c.text) for c in webvtt.from_string(exports.to_vtt(MIXED))]
+    txt = exports.to_txt(MIXED, META).splitlines()
+    markdown = exports.to_markdown(MIXED, META)
+
+    assert srt_lines == [
+        "Olivia Owner: [en] Good morning.",
+        "Olivia Owner: [ru] Доброе утро, коллеги.",
+        "Olivia Owner: [ru] Начнём.",
+        "Max Member: [en] Sounds good.",
+        "Room: hm",  # no language recorded: no label
+    ]
+    assert vtt_lines == [
+        "[en] Good morning.",
+        "[ru] Доброе утро, коллеги.",
+        "[ru] Начнём.",
+        "[en] Sounds good.",
+        "hm",
+    ]
+    # A turn ends where the language changes, so each paragraph has one label.
+    assert [line for line in txt if line.startswith("[")] == [
+        "[0:00:00] Olivia Owner: [en] Good morning.",
+        "[0:00:02] Olivia Owner: [ru] Доброе утро, коллеги. Начнём.",
+        "[0:00:06] Max Member: [en] Sounds good.",
+        "[0:00:08] Room: hm",
+    ]
+    assert "**[0:00:02] Olivia Owner:** \\[ru\\] Доброе утро, коллеги. Начнём." in markdown
+
+
+def test_a_transcript_in_one_language_has_no_language_labels():
+    russian = [
+        Cue(0.0, 2.0, "Olivia Owner", "u-olivia", "Доброе утро.", "ru"),
+        Cue(2.0, 4.0, "Max Member", "u-max", "Привет.", "ru"),
+        Cue(4.0, 5.0, "Max Member", "u-max", "Да.", ""),
+    ]
+
+    files = [exports.to_srt(russian), exports.to_vtt(russian), exports.to_txt(russian, META)]
+    files.append(exports.to_markdown(russian, META))
+
+    for text in files:
+        assert "[ru]" not in text and "\\[ru\\]" not in text
+    assert "[0:00:02] Max Member: Привет. Да." in exports.to_txt(russian, META).splitlines()
+
+
+def test_the_json_export_gives_every_segment_its_own_language():
+    document = json.loads(exports.to_json(MIXED, META))
+
+    jsonschema.validate(document, JSON_SCHEMA)
+    assert [s["language"] for s in document["segments"]] == ["en", "ru", "ru", "en", ""]
+
+
+def test_headings_and_dates_follow_the_active_language():
+    with translation.override("ru"):
+        txt = exports.to_txt([], META)
+        markdown = exports.to_markdown(MIXED, META)
+        nobody = exports.cue_from_row(8.0, 9.0, "", "", "hm", "")
+        srt_text = exports.to_srt([*MIXED[:-1], nobody])
+
+    assert "началась 22 ноября 2026 г. 9:00 UTC · закончилась 22 ноября 2026 г. 11:05 UTC" in txt
+    assert "(Расшифровка не записывалась.)" in txt
+    assert "- Пространство: Owner's space" in markdown
+    assert "## Расшифровка" in markdown
+    assert "Комната: hm" in srt_text  # speech attributed to nobody
+    assert exports.speaker_label("") == "Room"  # back in the default language
+    english = exports.to_txt([], META)
+    assert "started Nov. 22, 2026, 9 a.m. UTC · ended Nov. 22, 2026, 11:05 a.m. UTC" in english
 
 
 # --- the download API ---------------------------------------------------------------------------
@@ -384,3 +465,26 @@ def test_json_export_carries_confidence_and_the_recognised_words(member_api, end
     segment = document["segments"][0]
     assert (segment["confidence"], segment["words"], segment["edited"]) == (0.68, words, False)
     assert all(s["confidence"] is None and "words" not in s for s in document["segments"][1:])
+
+
+def test_downloads_carry_each_stored_segments_own_language(member_api, ended_session):
+    second = ended_session.segments.order_by("start_offset")[1]
+    type(second).objects.filter(pk=second.pk).update(language="ru")
+
+    document = member_api.get(query_url(ended_session, "json")).json()
+    txt = member_api.get(path_url(ended_session, "txt")).content.decode()
+
+    assert [s["language"] for s in document["segments"]] == ["en", "ru", "en", "en"]
+    assert "[0:00:02] Olivia Owner: [ru] Hello — café ünïcode." in txt.splitlines()
+    assert "[0:00:04] Olivia Owner: [en] Second sentence." in txt.splitlines()
+
+
+def test_a_download_is_written_in_the_requesters_language(member_api, ended_session):
+    srt_text = member_api.get(path_url(ended_session, "srt"), HTTP_ACCEPT_LANGUAGE="ru")
+    refused = member_api.get(path_url(ended_session, "docx"), HTTP_ACCEPT_LANGUAGE="ru")
+
+    assert srt_text.content.decode().splitlines()[2] == "Комната: Welcome to the room."
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        "Неизвестный формат расшифровки («docx»): выберите один из txt, srt, vtt, json, md."
+    )

