@@ -8,9 +8,8 @@
 
   const POLL_MS = 3000;
   const UNFINISHED = ["PENDING", "RUNNING"];
-  // Django's JavaScript catalogue (when the page loads it); the English text otherwise.
-  const gettext = window.gettext || ((text) => text);
-  const interpolate = window.interpolate || ((text, values) => text.replace(/%s/g, () => values.shift()));
+  // Texts: Django's JavaScript catalogue, which base.html loads (gettext, interpolate).
+  const fill = (text, values) => interpolate(text, values, true);
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -30,7 +29,9 @@
       headers: { Accept: "text/html" },
     });
     if (!response.ok) {
-      throw new Error(interpolate(gettext("the analysis could not be loaded (%s)"), [response.status]));
+      throw new Error(
+        fill(gettext("the analysis could not be loaded (%(status)s)"), { status: response.status })
+      );
     }
     const holder = document.createElement("div");
     holder.innerHTML = (await response.text()).trim();
@@ -54,7 +55,8 @@
           headers: { Accept: "application/json" },
         });
         if (!response.ok) {
-          throw new Error(interpolate(gettext("status check failed (%s)"), [response.status]));
+          const failed = gettext("status check failed (%(status)s)");
+          throw new Error(fill(failed, { status: response.status }));
         }
         const body = await response.json();
         if (body.status !== section.dataset.status) {
@@ -64,7 +66,9 @@
       } catch (error) {
         showError(
           section,
-          interpolate(gettext("Could not refresh the analysis: %s. Retrying…"), [error.message]),
+          fill(gettext("Could not refresh the analysis: %(error)s. Retrying…"), {
+            error: error.message,
+          }),
         );
       }
     }, POLL_MS);
@@ -82,12 +86,14 @@
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
         throw new Error(
-          body.detail || interpolate(gettext("the server answered %s"), [response.status]),
+          body.detail ||
+            fill(gettext("the server answered %(status)s"), { status: response.status }),
         );
       }
       await swapIn(section);
     } catch (error) {
-      showError(section, interpolate(gettext("Could not re-run the analysis: %s"), [error.message]));
+      const failed = gettext("Could not re-run the analysis: %(error)s");
+      showError(section, fill(failed, { error: error.message }));
       buttons.forEach((button) => (button.disabled = false));
     }
   }

@@ -9,7 +9,7 @@
     const label = button.textContent;
     try {
       await navigator.clipboard.writeText(text);
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
     } catch {
       // No clipboard permission (plain http, an old browser): select it for Ctrl+C instead.
       const range = document.createRange();
@@ -17,7 +17,7 @@
       const selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      button.textContent = "Selected: press Ctrl+C";
+      button.textContent = gettext("Selected: press Ctrl+C");
     }
     setTimeout(() => {
       button.textContent = label;

@@ -46,9 +46,9 @@
   const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
   const CAMERA_CHOICE_KEY = "rooms.camera"; // "off" once the person turned their camera off
   const FINAL_CLOSES = {
-    4001: "You are not signed in any more: reload the page to rejoin the call.",
-    4003: "You do not have access to this session's call.",
-    4010: "This call is open in another tab or window.",
+    4001: gettext("You are not signed in any more: reload the page to rejoin the call."),
+    4003: gettext("You do not have access to this session's call."),
+    4010: gettext("This call is open in another tab or window."),
   };
 
   let join = null;
@@ -73,6 +73,11 @@
   Rooms.mesh = { peers, roster, stats: { offers: 0, answers: 0, reconnects: 0 } };
 
   // --- Notices and tiles ------------------------------------------------------------------------
+
+  /** `format` ("…: %(error)s") filled with what the browser said about a media error. */
+  function unavailable(format, error) {
+    return interpolate(format, { error: error.message || error.name }, true);
+  }
 
   function showNotice(text, reason) {
     notice.textContent = text;
@@ -101,7 +106,9 @@
   }
 
   function nameTile(tile, name, self) {
-    tile.querySelector("figcaption").textContent = self ? `${name} (you)` : name;
+    tile.querySelector("figcaption").textContent = self
+      ? interpolate(gettext("%(name)s (you)"), { name }, true)
+      : name;
     tile.querySelector(".tile-initials").textContent = name
       .split(/\s+/)
       .filter(Boolean)
@@ -285,7 +292,7 @@
       if (on) await cameraOn(deviceId || cameraDeviceId);
       else cameraOff();
     } catch (error) {
-      showNotice(`Camera unavailable: ${error.message || error.name}`, "camera");
+      showNotice(unavailable(gettext("Camera unavailable: %(error)s"), error), "camera");
     } finally {
       cameraBusy = false;
       renderCamera();
@@ -319,7 +326,7 @@
       try {
         await Rooms.mic.setDevice(deviceId); // "rooms:mic-stream" moves the peers over
       } catch (error) {
-        showNotice(`Microphone unavailable: ${error.message || error.name}`, "microphone");
+        showNotice(unavailable(gettext("Microphone unavailable: %(error)s"), error), "microphone");
       }
       refreshDevices();
     });
@@ -374,7 +381,7 @@
       senders: {},
       remoteStream: new MediaStream(),
       chain: Promise.resolve(),
-      tile: makeTile(id, known.identity || "", known.name || "Guest", false),
+      tile: makeTile(id, known.identity || "", known.name || gettext("Guest"), false),
       timer: null,
     };
     peers.set(id, entry);
@@ -640,7 +647,7 @@
       return showNotice(FINAL_CLOSES[code], "refused");
     }
     if (finished) return undefined;
-    showNotice("Connection to the call lost: reconnecting…", "signal");
+    showNotice(gettext("Connection to the call lost: reconnecting…"), "signal");
     return scheduleReconnect();
   }
 
@@ -692,13 +699,13 @@
     hangUp();
     if (selfTile) selfTile.remove();
     selfTile = null;
-    grid.dataset.empty = "You are not in the video call.";
-    showNotice(
-      message.message ||
-        `Peer-to-peer video is limited to ${limit} people. Larger meetings need LiveKit: ` +
-          "ask your administrator to configure it.",
-      "mesh-full"
+    grid.dataset.empty = gettext("You are not in the video call.");
+    const limited = ngettext(
+      "Peer-to-peer video is limited to %(limit)s person. Larger meetings need LiveKit: ask your administrator to configure it.",
+      "Peer-to-peer video is limited to %(limit)s people. Larger meetings need LiveKit: ask your administrator to configure it.",
+      limit
     );
+    showNotice(message.message || interpolate(limited, { limit }, true), "mesh-full");
   }
 
   // The session ended (either socket said so; session.js shows the one notice): hang up.
@@ -732,7 +739,8 @@
       cameraChoice() ? setCamera(true) : renderCamera(),
     ]);
     if (mic.status === "rejected") {
-      showNotice(`Microphone unavailable: ${mic.reason.message || mic.reason.name}`, "microphone");
+      const text = unavailable(gettext("Microphone unavailable: %(error)s"), mic.reason);
+      showNotice(text, "microphone");
     }
     refreshDevices(); // labels are readable once a device was granted
   }

@@ -189,8 +189,7 @@
     if (!owned) return;
     const on = isOn();
     button.setAttribute("aria-pressed", String(on));
-    const _ = window.gettext || ((text) => text);
-    button.textContent = on ? _("Mic on") : _("Mic off");
+    button.textContent = on ? gettext("Mic on") : gettext("Mic off");
   }
 
   async function toggle() {
@@ -204,7 +203,11 @@
         await tap;
       }
     } catch (error) {
-      notice.textContent = `Microphone unavailable: ${error.message || error.name}`;
+      notice.textContent = interpolate(
+        gettext("Microphone unavailable: %(error)s"),
+        { error: error.message || error.name },
+        true
+      );
       notice.hidden = false;
     } finally {
       button.disabled = stopped;

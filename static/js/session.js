@@ -9,10 +9,10 @@
   "use strict";
 
   const config = JSON.parse(document.getElementById("page-config").textContent);
-  // Django's JavaScript catalogue when the page loads it; English otherwise.
-  const _ = window.gettext || ((text) => text);
-  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
-  const fill = (text, values) => text.replace(/%\(\w+\)s/g, (k) => values[k.slice(2, -2)]);
+  // Texts come from Django's JavaScript catalogue (base.html loads it: gettext, ngettext,
+  // pgettext, interpolate); numbers are written the page language's way.
+  const number = new Intl.NumberFormat(document.documentElement.lang || "en");
+  const fill = (text, values) => interpolate(text, values, true);
   const grid = document.getElementById("video-grid");
   const notice = document.getElementById("video-notice");
   const micButton = document.getElementById("btn-mic");
@@ -36,7 +36,9 @@
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      const error = new Error(body.detail || `Request failed (${response.status})`);
+      const error = new Error(
+        body.detail || fill(gettext("Request failed (%(status)s)"), { status: response.status })
+      );
       error.code = body.code;
       throw error;
     }
@@ -54,7 +56,11 @@
     videoinput: document.getElementById("select-camera"),
     audioinput: document.getElementById("select-mic"),
   };
-  const PICKER_FALLBACK = { videoinput: "Camera", audioinput: "Microphone" };
+  // A device whose label the page may not read yet: "Camera 1", "Microphone 2".
+  const PICKER_FALLBACK = {
+    videoinput: gettext("Camera %(number)s"),
+    audioinput: gettext("Microphone %(number)s"),
+  };
 
   /** Lists the devices; `inUse` ({videoinput, audioinput}: device ids) selects what runs now. */
   async function refreshDevices(inUse) {
@@ -65,7 +71,10 @@
       const current = (inUse && inUse[kind]) || select.value;
       const options = devices
         .filter((d) => d.kind === kind && d.deviceId)
-        .map((d, i) => new Option(d.label || `${PICKER_FALLBACK[kind]} ${i + 1}`, d.deviceId));
+        .map(
+          (d, i) =>
+            new Option(d.label || fill(PICKER_FALLBACK[kind], { number: i + 1 }), d.deviceId)
+        );
       select.replaceChildren(...options);
       if (options.some((o) => o.value === current)) select.value = current;
       select.disabled = options.length === 0;
@@ -96,7 +105,9 @@
   function setToggle(button, on) {
     button.setAttribute("aria-pressed", String(on));
     const labels =
-      button === camButton ? [_("Camera on"), _("Camera off")] : [_("Mic on"), _("Mic off")];
+      button === camButton
+        ? [gettext("Camera on"), gettext("Camera off")]
+        : [gettext("Mic on"), gettext("Mic off")];
     button.textContent = on ? labels[0] : labels[1];
   }
   Rooms.setToggle = setToggle;
@@ -112,7 +123,7 @@
   Rooms.sessionEnded = function sessionEnded() {
     if (ended) return;
     document.dispatchEvent(new CustomEvent("rooms:session-ended"));
-    showNotice(_("The session has ended. Opening its transcript…"), "ended");
+    showNotice(gettext("The session has ended. Opening its transcript…"), "ended");
     ended = true;
     // Nothing left to see or press in the call: the notice stands alone until the page changes.
     grid.hidden = true;
@@ -120,7 +131,7 @@
     if (controls) controls.hidden = true;
     const badge = document.getElementById("session-status");
     if (badge) {
-      badge.textContent = _("Ended");
+      badge.textContent = gettext("Ended");
       badge.className = "badge status-ended";
     }
     if (!Rooms.ending) {
@@ -146,7 +157,7 @@
   const participantList = document.getElementById("participant-list");
   const participantCount = document.getElementById("participant-count");
   const participantNews = document.getElementById("participant-news");
-  const ROLE_LABELS = { HOST: _("Host"), GUEST: _("Guest") };
+  const ROLE_LABELS = { HOST: gettext("Host"), GUEST: gettext("Guest") };
   // Bumped by every list the socket brings, so a slower read never overwrites a newer list.
   let participantsVersion = 0;
 
@@ -162,7 +173,7 @@
     if (p.identity === config.identity) {
       const you = document.createElement("span");
       you.className = "muted";
-      you.textContent = _("(you)");
+      you.textContent = gettext("(you)");
       li.append(" ", you);
     }
     const role = document.createElement("span");
@@ -172,7 +183,7 @@
     if (!p.present) {
       const left = document.createElement("span");
       left.className = "muted";
-      left.textContent = window.pgettext ? window.pgettext("participant", "left") : "left";
+      left.textContent = pgettext("participant", "left");
       li.append(" ", left);
     }
     return li;
@@ -192,21 +203,23 @@
     if (!items.length) {
       const empty = document.createElement("li");
       empty.className = "muted empty";
-      empty.textContent = _("Nobody has joined yet.");
+      empty.textContent = gettext("Nobody has joined yet.");
       items.push(empty);
     }
     participantList.replaceChildren(...items);
     if (participantCount) {
       const count = list.filter((p) => p.present).length;
       participantCount.textContent = fill(ngettext("%(count)s here", "%(count)s here", count), {
-        count,
+        count: number.format(count),
       });
     }
     // Screen readers hear who came and went, not the whole list again.
     const news = ordered
       .filter((p) => p.identity !== config.identity && before.get(p.identity) !== p.present)
       .filter((p) => p.present || before.has(p.identity))
-      .map((p) => fill(p.present ? _("%(name)s joined") : _("%(name)s left"), { name: p.name }));
+      .map((p) =>
+        fill(p.present ? gettext("%(name)s joined") : gettext("%(name)s left"), { name: p.name })
+      );
     if (participantNews && news.length) participantNews.textContent = news.join(". ");
   }
 
@@ -276,7 +289,7 @@
     );
     cells[0].replaceChildren(
       `${amount("transcription_cost")} `,
-      muted(`(${fill(billed, { minutes, runs })})`)
+      muted(`(${fill(billed, { minutes: number.format(minutes), runs: number.format(runs) })})`)
     );
     if (body.cost.uses_livekit) {
       const people = body.cost.participant_minutes;
@@ -287,7 +300,7 @@
       );
       cells[1].replaceChildren(
         `${amount("video_cost")} `,
-        muted(`(${fill(video, { minutes: people })})`)
+        muted(`(${fill(video, { minutes: number.format(people) })})`)
       );
     }
     cells[cells.length - 1].textContent = amount("total_cost");
@@ -352,13 +365,18 @@
           new CustomEvent("rooms:active-speakers", { detail: Array.from(active) })
         );
       })
-      .on(LK.RoomEvent.Disconnected, () => showNotice("Disconnected from the video room."));
+      .on(LK.RoomEvent.Disconnected, () =>
+        showNotice(gettext("Disconnected from the video room."))
+      );
     await room.connect(join.livekit_url, join.livekit_token);
     await room.localParticipant.enableCameraAndMicrophone().catch(() => {
-      showNotice("Camera or microphone unavailable: you can still watch and listen.");
+      showNotice(gettext("Camera or microphone unavailable: you can still watch and listen."));
     });
     room.localParticipant.videoTrackPublications.forEach((pub) => {
-      if (pub.track) tileFor(join.identity, `${join.name} (you)`).prepend(pub.track.attach());
+      if (pub.track) {
+        const you = fill(gettext("%(name)s (you)"), { name: join.name });
+        tileFor(join.identity, you).prepend(pub.track.attach());
+      }
     });
     micButton.disabled = camButton.disabled = false;
     setToggle(micButton, room.localParticipant.isMicrophoneEnabled);
@@ -387,7 +405,7 @@
         try {
           await room.switchActiveDevice(kind, deviceId);
         } catch (error) {
-          showNotice(`Could not switch device: ${error.message}`);
+          showNotice(fill(gettext("Could not switch device: %(error)s"), { error: error.message }));
         }
         refreshDevices(activeDevices());
       });
@@ -409,14 +427,14 @@
     document.dispatchEvent(new CustomEvent("rooms:joined", { detail: join }));
     const status = document.getElementById("session-status");
     if (status) {
-      status.textContent = "Live";
+      status.textContent = gettext("Live");
       status.className = "badge status-live";
     }
     if (join.video_enabled && window.LivekitClient) {
       try {
         await connectLiveKit(join);
       } catch (error) {
-        showNotice(`Video could not connect: ${error.message}`);
+        showNotice(fill(gettext("Video could not connect: %(error)s"), { error: error.message }));
       }
     } else if (config.videoMode === "mesh") {
       grid.dataset.empty = ""; // mesh.js shows the call

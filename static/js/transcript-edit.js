@@ -5,7 +5,8 @@
 (function () {
   "use strict";
 
-  const _ = window.gettext || ((text) => text);
+  // Texts: Django's JavaScript catalogue, which base.html loads (gettext, interpolate).
+  const fill = (text, values) => interpolate(text, values, true);
   const configNode = document.getElementById("edit-config");
   if (!configNode) return;
   const config = JSON.parse(configNode.textContent);
@@ -40,7 +41,7 @@
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link";
-      button.textContent = _("Reload");
+      button.textContent = gettext("Reload");
       button.addEventListener("click", () => window.location.reload());
       notice.append(" ", button);
     }
@@ -61,14 +62,17 @@
     node.dataset.rev = String(payload.revision);
     node.classList.remove("unsure");
     node.classList.toggle("edited", payload.revision > 0);
-    node.title = payload.revision > 0 ? _("Corrected by a person") : "";
+    node.title = payload.revision > 0 ? gettext("Corrected by a person") : "";
     node.dataset.speaker = payload.speaker_identity || "";
     if (speakerChanged) {
-      showNotice(_("Speakers changed: reload to see the turns regrouped."), true);
+      showNotice(gettext("Speakers changed: reload to see the turns regrouped."), true);
     }
     if (editor && editor.uid === payload.utterance_id && editor.base < payload.revision) {
       editor.base = payload.revision;
-      editor.message.textContent = `${_("Somebody just changed this sentence to:")} “${payload.text}”. ${_("Saving now keeps your version.")}`;
+      editor.message.textContent = fill(
+        gettext("Somebody just changed this sentence to: “%(text)s”. Saving now keeps your version."),
+        { text: payload.text }
+      );
     }
   }
 
@@ -82,7 +86,7 @@
   }
 
   function speakerOptions(select, current) {
-    const room = new Option(_("Room (nobody in particular)"), "");
+    const room = new Option(gettext("Room (nobody in particular)"), "");
     select.add(room);
     for (const person of config.participants) {
       select.add(new Option(person.name, person.identity));
@@ -97,14 +101,14 @@
     const form = document.createElement("form");
     form.className = "segment-editor card";
     const label = document.createElement("label");
-    label.textContent = _("Correct the sentence");
+    label.textContent = gettext("Correct the sentence");
     const textarea = document.createElement("textarea");
     textarea.rows = 3;
     textarea.maxLength = 5000;
     textarea.value = node.textContent.trim();
     label.append(textarea);
     const speakerLabel = document.createElement("label");
-    speakerLabel.textContent = _("Said by");
+    speakerLabel.textContent = gettext("Said by");
     const select = document.createElement("select");
     speakerOptions(select, node.dataset.speaker || "");
     speakerLabel.append(select);
@@ -114,10 +118,10 @@
     const save = document.createElement("button");
     save.type = "submit";
     save.className = "primary";
-    save.textContent = _("Save");
+    save.textContent = gettext("Save");
     const cancel = document.createElement("button");
     cancel.type = "button";
-    cancel.textContent = _("Cancel");
+    cancel.textContent = gettext("Cancel");
     cancel.addEventListener("click", closeEditor);
     const actions = document.createElement("div");
     actions.className = "row-form";
@@ -151,7 +155,7 @@
       closeEditor();
       return;
     }
-    current.message.textContent = _("Saving…");
+    current.message.textContent = gettext("Saving…");
     const result = await api(`/${encodeURIComponent(current.uid)}`, "PATCH", body);
     if (result.ok) {
       apply(result.data);
@@ -160,9 +164,12 @@
       // Nothing is lost: the draft stays, the base moves to what is there now.
       current.base = result.data.current.revision;
       apply(result.data.current);
-      current.message.textContent = `${result.data.detail} “${result.data.current.text}”. ${_("Save again to replace it with yours.")}`;
+      current.message.textContent = fill(
+        gettext("%(detail)s “%(text)s”. Save again to replace it with yours."),
+        { detail: result.data.detail, text: result.data.current.text }
+      );
     } else {
-      current.message.textContent = result.data.detail || _("Could not save the correction.");
+      current.message.textContent = result.data.detail || gettext("Could not save the correction.");
     }
   }
 
@@ -194,13 +201,13 @@
     input.value = name;
     input.maxLength = 120;
     input.required = true;
-    input.setAttribute("aria-label", _("New name"));
+    input.setAttribute("aria-label", gettext("New name"));
     const rename = document.createElement("button");
     rename.type = "submit";
-    rename.textContent = _("Rename");
+    rename.textContent = gettext("Rename");
     const merge = document.createElement("select");
-    merge.setAttribute("aria-label", _("Merge into"));
-    merge.add(new Option(_("Merge into…"), ""));
+    merge.setAttribute("aria-label", gettext("Merge into"));
+    merge.add(new Option(gettext("Merge into…"), ""));
     for (const other of document.querySelectorAll(".talk-times li")) {
       if (other === item) continue;
       const value = JSON.stringify([other.dataset.identity || "", other.dataset.name || ""]);
@@ -216,7 +223,7 @@
       event.preventDefault();
       const result = await api("/speakers/rename", "POST", { ...source, name: input.value });
       if (result.ok) window.location.reload();
-      else message.textContent = result.data.detail || _("Could not rename.");
+      else message.textContent = result.data.detail || gettext("Could not rename.");
     });
     merge.addEventListener("change", async () => {
       if (!merge.value) return;
@@ -224,7 +231,7 @@
       const target = { speaker_identity: targetIdentity, speaker_name: targetName };
       const result = await api("/speakers/merge", "POST", { source, target });
       if (result.ok) window.location.reload();
-      else message.textContent = result.data.detail || _("Could not merge.");
+      else message.textContent = result.data.detail || gettext("Could not merge.");
     });
     input.focus();
   }
@@ -242,7 +249,7 @@
       if (result.ok) window.location.reload();
       else {
         button.disabled = false;
-        showNotice(result.data.detail || _("Could not revert."), false);
+        showNotice(result.data.detail || gettext("Could not revert."), false);
       }
     });
   }

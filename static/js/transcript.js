@@ -28,19 +28,27 @@
   const MAX_PENDING_FRAMES = 25; // 1 s of audio
   const NEAR_BOTTOM_PX = 48;
   const CLOSE_MESSAGES = {
-    4001: "You are not signed in any more: reload the page to see the transcript.",
-    4003: "You do not have access to this session's transcript.",
+    4001: gettext("You are not signed in any more: reload the page to see the transcript."),
+    4003: gettext("You do not have access to this session's transcript."),
   };
+  // The transcription's state (in Russian, feminine: "расшифровка"), hence the context.
   const STATUS_LABELS = {
-    NONE: "Not started",
-    STARTING: "Starting…",
-    ACTIVE: "Transcribing",
-    STOPPING: "Stopping…",
-    STOPPED: "Stopped",
-    FAILED: "Failed",
+    NONE: pgettext("transcription", "Not started"),
+    STARTING: pgettext("transcription", "Starting…"),
+    ACTIVE: pgettext("transcription", "Transcribing"),
+    STOPPING: pgettext("transcription", "Stopping…"),
+    STOPPED: pgettext("transcription", "Stopped"),
+    FAILED: pgettext("transcription", "Failed"),
   };
+  // Numbers and language names in the page's language (base.html sets <html lang>).
+  const pageLanguage = document.documentElement.lang || "en";
+  const percent = new Intl.NumberFormat(pageLanguage, { style: "percent" });
+  const languageNames = new Intl.DisplayNames([pageLanguage], { type: "language" });
 
   const lines = new Map(); // utterance_id → {el, start, final}
+  // The languages of the finals seen so far (history included): with more than one, every line
+  // shows its language. Partials do not count: their language may still change.
+  const languages = new Set();
   let join = null;
   let socket = null;
   let open = false;
@@ -73,14 +81,55 @@
   function fillLine(el, segment) {
     const start = Number(segment.start) || 0;
     el.dataset.start = String(start);
-    el.querySelector(".speaker").textContent = segment.speaker_name || "Room";
+    el.querySelector(".speaker").textContent = segment.speaker_name || gettext("Room");
     const time = el.querySelector(".time");
     time.textContent = formatTime(start);
     time.dateTime = `PT${Math.floor(start)}S`;
-    fillText(el.querySelector(".text"), segment);
+    const text = el.querySelector(".text");
+    fillText(text, segment);
     el.dataset.rev = String(segment.revision || 0);
     el.classList.toggle("edited", (segment.revision || 0) > 0);
-    if (segment.language) el.lang = segment.language;
+    const language = typeof segment.language === "string" ? segment.language.toLowerCase() : "";
+    if (language) {
+      el.dataset.language = language;
+      text.lang = language;
+    }
+    tagLanguage(el);
+  }
+
+  /** The line's language as a short tag ("RU", its name on hover), in multilingual sessions. */
+  function tagLanguage(el) {
+    const language = el.dataset.language;
+    let tag = el.querySelector(".lang-tag");
+    if (languages.size < 2 || !language) {
+      if (tag) tag.remove();
+      return;
+    }
+    if (!tag) {
+      tag = document.createElement("abbr");
+      tag.className = "lang-tag";
+      el.insertBefore(tag, el.querySelector(".text"));
+    }
+    tag.textContent = language.toUpperCase();
+    tag.title = languageName(language);
+  }
+
+  function languageName(code) {
+    let name;
+    try {
+      name = languageNames.of(code);
+    } catch {
+      return code; // not a language tag Intl knows
+    }
+    return name ? name.charAt(0).toLocaleUpperCase(pageLanguage) + name.slice(1) : code;
+  }
+
+  /** A final in a language not seen before: the second one tags every line, earlier ones too. */
+  function noteLanguage(segment) {
+    const language = typeof segment.language === "string" ? segment.language.toLowerCase() : "";
+    if (!language || languages.has(language)) return;
+    languages.add(language);
+    if (languages.size === 2) for (const line of lines.values()) tagLanguage(line.el);
   }
 
   /** The text, with the words the engine was unsure of underlined (confidence on hover). */
@@ -116,7 +165,11 @@
   }
 
   function confidenceTitle(confidence) {
-    return `Recognised with ${Math.round(confidence * 100)}% confidence`;
+    return interpolate(
+      gettext("Recognised with %(percent)s confidence"),
+      { percent: percent.format(confidence) },
+      true
+    );
   }
 
   /** People corrected a final already shown: it changes in place. */
@@ -138,7 +191,10 @@
     input.rows = 2;
     input.maxLength = 5000;
     input.value = textNode.textContent;
-    input.setAttribute("aria-label", "Correct this sentence (Enter saves, Escape cancels)");
+    input.setAttribute(
+      "aria-label",
+      gettext("Correct this sentence (Enter saves, Escape cancels)")
+    );
     const hint = document.createElement("span");
     hint.className = "line-hint";
     hint.setAttribute("role", "status");
@@ -155,7 +211,11 @@
     line.editor = {
       notice(segment) {
         base = segment.revision;
-        hint.textContent = `Changed meanwhile to “${segment.text}”: Enter keeps yours.`;
+        hint.textContent = interpolate(
+          gettext("Changed meanwhile to “%(text)s”: Enter keeps yours."),
+          { text: segment.text },
+          true
+        );
       },
     };
     input.addEventListener("keydown", async (event) => {
@@ -163,7 +223,7 @@
       if (event.key !== "Enter" || event.shiftKey) return;
       event.preventDefault();
       if (input.value.trim() === textNode.textContent.trim()) return close(null);
-      hint.textContent = "Saving…";
+      hint.textContent = gettext("Saving…");
       const path = `/api/sessions/${encodeURIComponent(config.slug)}/segments/${encodeURIComponent(el.dataset.utteranceId)}`;
       const response = await fetch(path, {
         method: "PATCH",
@@ -178,7 +238,7 @@
       const body = await response.json().catch(() => ({}));
       if (response.ok) return close(body);
       if (response.status === 409 && body.current) return line.editor.notice(body.current);
-      hint.textContent = body.detail || "Could not save the correction.";
+      hint.textContent = body.detail || gettext("Could not save the correction.");
       return undefined;
     });
     input.focus();
@@ -226,6 +286,7 @@
       return;
     }
     if (segment.is_final) {
+      noteLanguage(segment);
       if (known) known.el.remove();
       const el = createLine(segment, true);
       lines.set(id, { el, start, final: true });
@@ -303,15 +364,18 @@
 
   function renderStatus() {
     let text;
-    if (ended) text = (window.gettext || String)("Ended"); // session.js's notice says it, once
-    else if (finished && !open) text = "Disconnected";
-    else if (!open && status.status === null) text = attempt ? "Reconnecting…" : "Connecting…";
-    else if (!open) text = "Reconnecting…";
+    if (ended) text = gettext("Ended"); // session.js's notice says it, once
+    else if (finished && !open) text = gettext("Disconnected");
+    else if (!open && status.status === null) {
+      text = attempt ? gettext("Reconnecting…") : gettext("Connecting…");
+    } else if (!open) text = gettext("Reconnecting…");
     else {
       text = STATUS_LABELS[status.status] || status.status;
-      if (status.status === "FAILED" && status.errorCode === "limit_reached") text = "Limit reached";
+      if (status.status === "FAILED" && status.errorCode === "limit_reached") {
+        text = gettext("Limit reached");
+      }
       if (status.status === "ACTIVE" && status.mode === "BROWSER" && browserAudio && !Rooms.mic.isOn()) {
-        text += " · your microphone is off";
+        text = interpolate(gettext("%(status)s · your microphone is off"), { status: text }, true);
       }
     }
     statusText.textContent = text;
@@ -327,6 +391,21 @@
     }
   }
 
+  function errorText(message) {
+    if (message.code === "too_many_senders" && message.name && message.limit) {
+      return interpolate(
+        ngettext(
+          "%(name)s's microphone is not transcribed: this session transcribes %(limit)s microphone at once. When someone leaves, the next microphone is transcribed.",
+          "%(name)s's microphone is not transcribed: this session transcribes %(limit)s microphones at once. When someone leaves, the next microphone is transcribed.",
+          message.limit
+        ),
+        { name: message.name, limit: message.limit },
+        true
+      );
+    }
+    return message.message || gettext("Something went wrong with the transcript.");
+  }
+
   function applyStatus(message) {
     const previous = status.status;
     status = {
@@ -339,7 +418,13 @@
       // A limit stopped it: the message says which one and what to do.
       showError(status.error);
     } else if (status.status === "FAILED") {
-      showError(`Transcription failed: ${status.error || "unknown error"}`);
+      showError(
+        interpolate(
+          gettext("Transcription failed: %(error)s"),
+          { error: status.error || gettext("unknown error") },
+          true
+        )
+      );
     } else if (status.status === "STARTING" && previous !== "STARTING") {
       showError("");
     }
@@ -450,7 +535,7 @@
         applyUpdate(message);
         break;
       case "error":
-        showError(message.message || "Something went wrong with the transcript.");
+        showError(errorText(message));
         break;
       case "session_ended":
         sessionEnded();
