@@ -98,6 +98,9 @@
     initials.className = "tile-initials";
     initials.setAttribute("aria-hidden", "true");
     const label = document.createElement("figcaption");
+    // Shown after the name while the person's microphone is off (rooms.css, .audio-off).
+    label.dataset.muted = " · " + gettext("muted");
+    label.dataset.mutedSpoken = ", " + gettext("microphone off");
     tile.append(video, initials, label);
     nameTile(tile, name || identity, self);
     if (self) grid.prepend(tile);

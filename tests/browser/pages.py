@@ -19,7 +19,47 @@ from transcription.models import TranscriptSegment
 
 NARROW = (360, 390)
 WAIT_MS = 20_000
-LONG_TITLE = "Quarterly planning with the whole product and engineering group, part two"
+# What people write, in English and in Russian (a Russian page is checked for English left).
+TEXTS = {
+    "en": {
+        "owner": "Olivia Owner",
+        "member": "Max Member",
+        "newcomer": "Nina Newcomer",
+        "space": "Design reviews and other long-named meetings",
+        "live": "Quarterly planning with the whole product and engineering group, part two",
+        "finished": "Retro: what went well, what did not",
+        "lines": [
+            "Welcome everybody, let us look at what went well this quarter.",
+            "The release went out on time; the on-call rotation was quieter than ever.",
+            "Action item: Olivia sends the updated roadmap to the whole group by Friday.",
+        ],
+        "summary": "The quarter went well; the roadmap goes out on Friday.",
+        "topics": ["release", "on-call rotation", "roadmap"],
+        "item": "Send the roadmap",
+        "due": "Friday",
+        "task": "Send the updated roadmap",
+        "proposal": "Check the on-call rotation for the holidays",
+    },
+    "ru": {
+        "owner": "Ольга Владимирова",
+        "member": "Максим Петров",
+        "newcomer": "Нина Новикова",
+        "space": "Обзоры дизайна и другие встречи с очень длинными названиями",
+        "live": "Квартальное планирование всей продуктовой и инженерной команды, часть вторая",
+        "finished": "Ретро: что получилось, а что нет",
+        "lines": [
+            "Всем добрый день, давайте посмотрим, что получилось в этом квартале.",
+            "Релиз вышел вовремя; дежурства прошли спокойнее, чем когда-либо.",
+            "Задача: Ольга разошлёт обновлённый план всей группе до пятницы.",
+        ],
+        "summary": "Квартал прошёл хорошо; план разошлют в пятницу.",
+        "topics": ["релиз", "дежурства", "план"],
+        "item": "Разослать план",
+        "due": "пятница",
+        "task": "Разослать обновлённый план",
+        "proposal": "Проверить график дежурств на праздники",
+    },
+}
 
 
 @dataclass
@@ -32,19 +72,21 @@ class Site:
     invite: SpaceInvite
 
 
-def build_site(owner, member) -> Site:
+def build_site(owner, member, language: str = "en") -> Site:
     """A space with a live session, a finished one (transcript, usage, analysis, tasks), an
-    invitation, and enough text to wrap."""
+    invitation, and enough text to wrap; what people wrote is in ``language``."""
     from spaces.services import space_create
 
+    text = TEXTS[language]
     owner.is_staff = owner.is_superuser = True
+    owner.display_name = text["owner"]
     owner.save()
-    space = space_create(owner=owner, name="Design reviews and other long-named meetings")
+    member.display_name = text["member"]
+    member.save()
+    space = space_create(owner=owner, name=text["space"])
     SpaceMemberFactory(space=space, user=member)
-    live = VideoSession.objects.create(space=space, created_by=owner, title=LONG_TITLE)
-    finished = VideoSession.objects.create(
-        space=space, created_by=owner, title="Retro: what went well, what did not"
-    )
+    live = VideoSession.objects.create(space=space, created_by=owner, title=text["live"])
+    finished = VideoSession.objects.create(space=space, created_by=owner, title=text["finished"])
     start = timezone.now() - timedelta(hours=2)
     VideoSession.objects.filter(pk=finished.pk).update(status="LIVE", started_at=start)
     participant = make_participant(
@@ -53,21 +95,15 @@ def build_site(owner, member) -> Site:
     participant.name = owner.name
     participant.save(update_fields=["name"])
     usage = make_usage(session=finished, user=owner, seconds=93, created_at=start)
-    for n, text in enumerate(
-        [
-            "Welcome everybody, let us look at what went well this quarter.",
-            "The release went out on time; the on-call rotation was quieter than ever.",
-            "Action item: Olivia sends the updated roadmap to the whole group by Friday.",
-        ]
-    ):
+    for n, line in enumerate(text["lines"]):
         TranscriptSegment.objects.create(
             session=finished,
             run=usage.run,
             speaker_identity=owner.identity,
             speaker_name=owner.name,
             utterance_id=f"u{n}",
-            text=text,
-            language="en",
+            text=line,
+            language=language,
             start_offset=n * 20.0,
             end_offset=n * 20.0 + 15.0,
         )
@@ -76,26 +112,26 @@ def build_site(owner, member) -> Site:
     SessionAnalysis.objects.filter(session=finished).update(
         status="DONE",
         provider="offline",
-        summary="The quarter went well; the roadmap goes out on Friday.",
-        topics=["release", "on-call rotation", "roadmap"],
-        action_items=[{"text": "Send the roadmap", "owner": owner.name, "due": "Friday"}],
+        summary=text["summary"],
+        topics=text["topics"],
+        action_items=[{"text": text["item"], "owner": owner.name, "due": text["due"]}],
         speaker_stats=[
             {"identity": owner.identity, "name": owner.name, "talk_seconds": 45, "words": 40,
              "wpm": 53, "turns": 3}
         ],
     )  # fmt: skip
-    Task.objects.create(space=space, session=finished, title="Send the updated roadmap")
+    Task.objects.create(space=space, session=finished, title=text["task"])
     Task.objects.create(
         space=space,
         session=finished,
         status=Task.Status.PROPOSED,
-        title="Check the on-call rotation for the holidays",
-        proposed_title="Check the on-call rotation for the holidays",
+        title=text["proposal"],
+        proposed_title=text["proposal"],
     )
     invite = SpaceInviteFactory(space=space, created_by=owner)
     return Site(
         owner=owner,
-        newcomer=UserFactory(email="newcomer@example.com", display_name="Nina Newcomer"),
+        newcomer=UserFactory(email="newcomer@example.com", display_name=text["newcomer"]),
         space_slug=space.slug,
         live=live,
         finished=finished,
