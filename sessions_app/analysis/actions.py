@@ -5,7 +5,8 @@ Recognised forms (case-insensitive, after fillers like "okay, so"):
 * ``I will / I'll / I'm going to / I can take <task>`` — owned by the speaker;
 * ``<Name> will / <Name> is going to <task>`` — owned by that participant or member;
 * ``<Name>, can you / could you / please <task>`` — owned by ``<Name>``;
-* ``we need to / we should / we'll / let's <task>`` — the team's (no owner);
+* ``we need to / we should / we'll / let's <task>`` — the team's (no owner), but not the
+  meeting's own talk (``let's look at what went well``);
 * ``action item: <task>`` (``<Name> to <task>`` inside names the owner).
 
 Due phrases such as "by Friday", "tomorrow", "next week", "by the end of the month" and
@@ -13,14 +14,20 @@ Due phrases such as "by Friday", "tomorrow", "next week", "by the end of the mon
 
 What follows the frame must be a verb and its object (``grammar.py``): a misrecognised
 fragment such as "we will then direct the other white" is not an action item.
+
+Sentences in Russian go through the Russian rules instead (``actions_ru.py``); items of both
+read alike. The sentence's alphabet tells which: the two do not overlap, and a recogniser labels
+a whole segment with one language even when a speaker switched within it.
 """
 
 from __future__ import annotations
 
 import re
 
+from sessions_app.analysis import actions_ru
 from sessions_app.analysis.grammar import has_verb_and_object
-from sessions_app.analysis.text import STOPWORDS, Sentence
+from sessions_app.analysis.names import NameBook
+from sessions_app.analysis.text import STOPWORDS, Sentence, is_cyrillic
 from sessions_app.analysis.types import ActionItem
 
 _DAYS = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -60,8 +67,8 @@ _SELF = re.compile(
     re.IGNORECASE,
 )
 _TEAM = re.compile(
-    r"^(?:we need to|we have to|we should|we must|we'll need to|we will need to|let's|let us|"
-    r"we'll|we will|we're going to|we are going to)"
+    r"^(?:we need to|we have to|we should|we must|we'll need to|we will need to|"
+    r"(?P<lets>let's|let us)|we'll|we will|we're going to|we are going to)"
     r"\s+(?P<rest>.+)",
     re.IGNORECASE,
 )
@@ -86,31 +93,12 @@ _NOT_TASKS = re.compile(
     r"have to (?:drop|leave|run)|leave now|be right back|be back)",
     re.IGNORECASE,
 )
-
-
-class NameBook:
-    """Known people: full names and unambiguous first names, matched case-insensitively."""
-
-    def __init__(self, names: list[str]) -> None:
-        self._full: dict[str, str] = {}
-        firsts: dict[str, set[str]] = {}
-        for name in names:
-            clean = " ".join(name.split())
-            if not clean:
-                continue
-            self._full.setdefault(clean.lower(), clean)
-            firsts.setdefault(clean.split(" ")[0].lower(), set()).add(clean)
-        self._first = {k: next(iter(v)) for k, v in firsts.items() if len(v) == 1}
-
-    def resolve(self, said: str) -> str | None:
-        """The known display name ``said`` refers to (full name or first name), else None."""
-        key = " ".join(said.split()).lower()
-        if key in self._full:
-            return self._full[key]
-        if key in self._first:
-            return self._first[key]
-        first = key.split(" ")[0]
-        return self._first.get(first) or self._full.get(first)
+# "Let's look at what went well", "let's talk about how it went": the meeting reviewing itself.
+_MEETING_TALK = re.compile(
+    r"^(?:look|talk|think|go|reflect|review|discuss|recap|consider|see)\b"
+    r"(?:\s+(?:at|about|over|through|back|on|into))*\s+(?:what|how|why|where|when|whether|who)\b",
+    re.IGNORECASE,
+)
 
 
 def due_phrase(text: str) -> str | None:
@@ -154,7 +142,10 @@ def _clause_owner(clause: str, speaker: str | None, names: NameBook) -> tuple[bo
         return True, speaker
     match = _TEAM.match(clause)
     if match:
-        return (_is_task(match.group("rest")) and not clause.endswith("?")), None
+        rest = match.group("rest")
+        if match.group("lets") and _MEETING_TALK.match(rest):
+            return False, None
+        return (_is_task(rest) and not clause.endswith("?")), None
     match = _NAMED_WILL.match(clause)
     verb_given = match is not None and match.group("take") is not None
     if match and _is_task(match.group("rest"), verb_given=verb_given) and not clause.endswith("?"):
@@ -183,9 +174,16 @@ def _asked_owner(text: str, names: NameBook) -> str | bool | None:
     return owner
 
 
-def _clean_text(text: str) -> str:
-    text = _strip_fillers(text) or text.strip()
-    return text[0].upper() + text[1:] if text else text
+def _find(text: str, speaker: str | None, names: NameBook) -> tuple[bool, str | None]:
+    """Whether the sentence ``text`` holds a commitment, and its owner (None: the team's)."""
+    asked = _asked_owner(text, names)
+    if asked is not False:
+        return True, asked if isinstance(asked, str) else None
+    for clause in [text, *_CLAUSE_SPLIT.split(text)[1:]]:
+        found, owner = _clause_owner(clause, speaker, names)
+        if found:
+            return True, owner
+    return False, None
 
 
 def extract_action_items(sentences: list[Sentence], *, known_names: list[str]) -> list[ActionItem]:
@@ -197,18 +195,16 @@ def extract_action_items(sentences: list[Sentence], *, known_names: list[str]) -
         speaker = names.resolve(sentence.utterance.speaker_name) or (
             sentence.utterance.speaker_name or None
         )
-        asked = _asked_owner(sentence.text, names)
-        if asked is not False:
-            found, owner = True, asked
+        if is_cyrillic(sentence.text):
+            found, owner = actions_ru.find(sentence.text, speaker, names)
+            strip, due = actions_ru.strip_fillers, actions_ru.due_phrase(sentence.text)
         else:
-            found, owner = False, None
-            for clause in [sentence.text, *_CLAUSE_SPLIT.split(sentence.text)[1:]]:
-                found, owner = _clause_owner(clause, speaker, names)
-                if found:
-                    break
+            found, owner = _find(sentence.text, speaker, names)
+            strip, due = _strip_fillers, due_phrase(sentence.text)
         if not found:
             continue
-        text = _clean_text(sentence.text)
+        text = strip(sentence.text) or sentence.text.strip()
+        text = text[0].upper() + text[1:] if text else text
         key = re.sub(r"\W+", " ", text.lower()).strip()
         if key in seen:
             continue
@@ -216,8 +212,8 @@ def extract_action_items(sentences: list[Sentence], *, known_names: list[str]) -
         items.append(
             ActionItem(
                 text=text[:500],
-                owner=owner if isinstance(owner, str) else None,
-                due=due_phrase(sentence.text),
+                owner=owner,
+                due=due,
                 start=round(sentence.start, 1),
             )
         )

@@ -3,6 +3,8 @@
 The transcript goes out as ``[seconds] Name: text`` lines. A transcript longer than the prompt
 cap is cut into chunks at line boundaries; each chunk is analysed on its own, then one more
 request combines the chunk summaries and topics. Action items keep their chunk's answer.
+Every prompt names the meeting's language (the one most of its segments were said in) and asks
+for the summary, topics and action items in it, whatever language the instructions are in.
 Speaker stats are always computed locally. Any failure (network, timeout, HTTP status, a reply
 that is not the JSON asked for) raises ``LlmError``; the caller falls back to the offline
 analyser.
@@ -16,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from django.conf.locale import LANG_INFO
+from django.utils.translation import gettext, gettext_noop
 
+from sessions_app.analysis.text import transcript_language
 from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
 
 PROVIDER = "llm"
@@ -39,11 +44,43 @@ COMBINE_PROMPT = (
     'Answer with one JSON object and nothing else: {"summary": string (3 to 6 sentences), '
     '"topics": [up to 8 short noun phrases]}.'
 )
+WRITE_IN = (
+    "Write in {language}, the language of the meeting: the summary, the topics and each action "
+    "item's text and due phrase, as its participants would."
+)
+WRITE_IN_UNKNOWN = (
+    "Write in the language the meeting was held in: the summary, the topics and each action "
+    "item's text and due phrase."
+)
+_NO_SUMMARY = gettext_noop("the LLM answer has no valid summary")
+_NO_ITEM_TEXT = gettext_noop("the LLM answer has no valid action item text")
+_NO_OWNER = gettext_noop("the LLM answer has no valid owner")
+_NO_DUE = gettext_noop("the LLM answer has no valid due phrase")
 _FENCE_RE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 
+def language_instruction(language: str) -> str:
+    """The prompt's sentence asking for the meeting's ``language`` (ISO 639-1; "" unknown)."""
+    name = LANG_INFO.get(language, {}).get("name")
+    return WRITE_IN.format(language=name) if name else WRITE_IN_UNKNOWN
+
+
 class LlmError(Exception):
-    """The LLM could not give a usable analysis; the message says why."""
+    """The LLM could not give a usable analysis.
+
+    ``str()`` is the reason in English (for logs); ``reason()`` is it in the active language,
+    for the note people read on the analysis.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        # ``message`` is a msgid marked with ``gettext_noop``, with %(name)s placeholders.
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+
+    def reason(self) -> str:
+        text = gettext(self.message)
+        return text % self.params if self.params else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +123,16 @@ def chunk_lines(lines: list[str], max_chars: int) -> list[str]:
 
 def _content(response: httpx.Response) -> str:
     if response.status_code != 200:
-        raise LlmError(f"the LLM API answered HTTP {response.status_code}")
+        raise LlmError(
+            gettext_noop("the LLM API answered HTTP %(status)s"), status=response.status_code
+        )
     try:
         body = response.json()
         content = body["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise LlmError("the LLM API answer is not a chat completion") from exc
+        raise LlmError(gettext_noop("the LLM API answer is not a chat completion")) from exc
     if not isinstance(content, str):
-        raise LlmError("the LLM API answer has no text content")
+        raise LlmError(gettext_noop("the LLM API answer has no text content"))
     return content
 
 
@@ -101,23 +140,25 @@ def _parse_object(content: str) -> dict[str, Any]:
     try:
         value = json.loads(_FENCE_RE.sub("", content))
     except ValueError as exc:
-        raise LlmError("the LLM did not answer with JSON") from exc
+        raise LlmError(gettext_noop("the LLM did not answer with JSON")) from exc
     if not isinstance(value, dict):
-        raise LlmError("the LLM did not answer with a JSON object")
+        raise LlmError(gettext_noop("the LLM did not answer with a JSON object"))
     return value
 
 
-def _text(value: Any, field: str, *, optional: bool = False) -> str | None:
+def _text(value: Any, missing: str, *, optional: bool = False) -> str | None:
+    """``value`` as a trimmed string; ``missing`` (a ``gettext_noop`` msgid) says which field
+    was not one."""
     if value is None and optional:
         return None
     if not isinstance(value, str) or (not optional and not value.strip()):
-        raise LlmError(f"the LLM answer has no valid {field}")
+        raise LlmError(missing)
     return value.strip()[:2000] or None
 
 
 def _topics(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise LlmError("the LLM answer's topics are not a list of strings")
+        raise LlmError(gettext_noop("the LLM answer's topics are not a list of strings"))
     seen: dict[str, str] = {}
     for topic in value:
         clean = " ".join(topic.split())[:80]
@@ -128,19 +169,19 @@ def _topics(value: Any) -> list[str]:
 
 def _action_items(value: Any) -> list[ActionItem]:
     if not isinstance(value, list):
-        raise LlmError("the LLM answer's action_items are not a list")
+        raise LlmError(gettext_noop("the LLM answer's action items are not a list"))
     items: list[ActionItem] = []
     for raw in value[:MAX_ACTION_ITEMS]:
         if not isinstance(raw, dict):
-            raise LlmError("an action item in the LLM answer is not an object")
+            raise LlmError(gettext_noop("an action item in the LLM answer is not an object"))
         start = raw.get("start")
         if start is not None and (isinstance(start, bool) or not isinstance(start, int | float)):
-            raise LlmError("an action item's start is not a number")
+            raise LlmError(gettext_noop("an action item's start is not a number"))
         items.append(
             ActionItem(
-                text=str(_text(raw.get("text"), "action item text"))[:500],
-                owner=_text(raw.get("owner"), "owner", optional=True),
-                due=_text(raw.get("due"), "due phrase", optional=True),
+                text=str(_text(raw.get("text"), _NO_ITEM_TEXT))[:500],
+                owner=_text(raw.get("owner"), _NO_OWNER, optional=True),
+                due=_text(raw.get("due"), _NO_DUE, optional=True),
                 start=max(float(start), 0.0) if start is not None else None,
             )
         )
@@ -172,9 +213,13 @@ class LlmClient:
             response = self._http.post("/chat/completions", json=payload)
         except httpx.TimeoutException as exc:
             timeout = self.config.timeout_seconds
-            raise LlmError(f"the LLM API timed out after {timeout:g} s") from exc
+            raise LlmError(
+                gettext_noop("the LLM API timed out after %(seconds)s s"), seconds=f"{timeout:g}"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise LlmError(f"the LLM API could not be reached: {exc}") from exc
+            raise LlmError(
+                gettext_noop("the LLM API could not be reached: %(error)s"), error=str(exc)
+            ) from exc
         return _parse_object(_content(response))
 
 
@@ -183,17 +228,19 @@ def analyse(data: AnalysisInput, config: LlmConfig) -> LlmAnswer:
     lines = transcript_lines(sorted(data.utterances, key=lambda u: u.start))
     if not lines:
         return LlmAnswer(summary="", topics=[], action_items=[], requests=0)
+    write_in = language_instruction(transcript_language(data.utterances, data.language))
+    system = f"{SYSTEM_PROMPT} {write_in}"
     # The system prompt and the names line share the cap with the transcript.
     names = ", ".join(data.known_names)[:500]
-    budget = max(config.max_prompt_chars - len(SYSTEM_PROMPT) - len(names) - 40, 200)
+    budget = max(config.max_prompt_chars - len(system) - len(names) - 40, 200)
     client = LlmClient(config)
     try:
         parts = []
         for chunk in chunk_lines(lines, budget):
-            answer = client.ask(SYSTEM_PROMPT, f"Participants: {names}\n\n{chunk}")
+            answer = client.ask(system, f"Participants: {names}\n\n{chunk}")
             parts.append(
                 (
-                    _text(answer.get("summary"), "summary"),
+                    _text(answer.get("summary"), _NO_SUMMARY),
                     _topics(answer.get("topics")),
                     _action_items(answer.get("action_items")),
                 )
@@ -202,7 +249,7 @@ def analyse(data: AnalysisInput, config: LlmConfig) -> LlmAnswer:
         if len(parts) == 1:
             summary, topics, _ = parts[0]
         else:
-            summary, topics = _combine(client, parts, config.max_prompt_chars)
+            summary, topics = _combine(client, parts, config.max_prompt_chars, write_in)
         return LlmAnswer(
             summary=str(summary), topics=topics, action_items=items, requests=client.requests
         )
@@ -211,12 +258,16 @@ def analyse(data: AnalysisInput, config: LlmConfig) -> LlmAnswer:
 
 
 def _combine(
-    client: LlmClient, parts: list[tuple[str | None, list[str], list[ActionItem]]], cap: int
+    client: LlmClient,
+    parts: list[tuple[str | None, list[str], list[ActionItem]]],
+    cap: int,
+    write_in: str,
 ) -> tuple[str, list[str]]:
+    system = f"{COMBINE_PROMPT} {write_in}"
     notes = [
         f"Part {i}: {summary}\nTopics: {', '.join(topics)}"
         for i, (summary, topics, _) in enumerate(parts, start=1)
     ]
-    text = "\n\n".join(notes)[: max(cap - len(COMBINE_PROMPT), 200)]
-    answer = client.ask(COMBINE_PROMPT, text)
-    return str(_text(answer.get("summary"), "summary")), _topics(answer.get("topics"))
+    text = "\n\n".join(notes)[: max(cap - len(system), 200)]
+    answer = client.ask(system, text)
+    return str(_text(answer.get("summary"), _NO_SUMMARY)), _topics(answer.get("topics"))

@@ -4,8 +4,14 @@
   PageRank on the cosine-similarity graph) picks the most central ones, which are returned in
   the order they were said, so the summary is made of the transcript's own sentences.
 * Topics: TF-IDF of unigrams and bigrams over windows of the transcript, bigrams absorbing the
-  words they contain, plurals folded.
-* Action items: rule-based (``actions.py``). Speaker stats: computed from the segments.
+  words they contain, plurals folded (English) or words stemmed (Russian: a topic is shown as
+  it was said most often, ``квартальный отчёт`` for all its cases).
+* Action items: rule-based (``actions.py``, ``actions_ru.py`` for Russian sentences). Speaker
+  stats: computed from the segments.
+
+English, Russian and a mix of both are understood (``text.py``). The one label the analysis
+writes itself, the room's name in the speaker stats, comes with the input
+(``AnalysisInput.room_name``), so this module needs neither Django nor a catalogue.
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from sessions_app.analysis.actions import extract_action_items
+from sessions_app.analysis.names import is_case_of
 from sessions_app.analysis.text import (
-    STOPWORDS,
     Sentence,
     content_words,
-    normalise_term,
+    ends_sentence,
+    is_cyrillic,
+    is_russian_infinitive,
+    is_stopword,
     sentences_of,
+    term_key,
     words,
 )
 from sessions_app.analysis.types import AnalysisInput, AnalysisResult, SpeakerStat, Utterance
@@ -100,7 +110,7 @@ def textrank(vectors: np.ndarray, teleport: np.ndarray | None = None) -> np.ndar
 
 def _topic_teleport(docs: list[list[str]], topics: list[str]) -> np.ndarray | None:
     """Random jumps favour sentences that mention the key topics (a topic-biased TextRank)."""
-    topic_words = {w for topic in topics for w in topic.split(" ")}
+    topic_words = {term_key(w) for topic in topics for w in topic.split(" ")}
     if not topic_words:
         return None
     weights = np.array([1.0 + sum(w in topic_words for w in doc) for doc in docs])
@@ -111,11 +121,11 @@ def summarise(sentences: list[Sentence], topics: list[str] | None = None) -> str
     """The most central sentences, as said and in order; ``topics`` bias the ranking."""
     if not sentences:
         return ""
-    docs = [[normalise_term(w) for w in content_words(s.text)] for s in sentences]
+    docs = [[term_key(w) for w in content_words(s.text)] for s in sentences]
     vectors = _tfidf_matrix(docs)
     scores = textrank(vectors, _topic_teleport(docs, topics or []))
     length = summary_length(len(sentences))
-    topic_words = [set(topic.split(" ")) for topic in topics or []]
+    topic_words = [{term_key(w) for w in topic.split(" ")} for topic in topics or []]
     per_topic: Counter[int] = Counter()
     picked: list[int] = []
     for index in np.argsort(-scores, kind="stable"):
@@ -140,37 +150,62 @@ def summarise(sentences: list[Sentence], topics: list[str] | None = None) -> str
 def _as_sentence(text: str) -> str:
     text = text.strip()
     text = text[0].upper() + text[1:] if text else text
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return text if ends_sentence(text) else text + "."
 
 
-def _terms(tokens: list[str], skip: frozenset[str]) -> list[str]:
-    """Unigrams and bigrams of adjacent content words (a stopword breaks a bigram)."""
+def _terms(
+    tokens: list[str], skip: frozenset[str], said: defaultdict[str, Counter[str]]
+) -> list[str]:
+    """Unigrams and bigrams of adjacent content words (a stopword breaks a bigram), as term
+    keys; ``said`` counts the words as spoken behind each key."""
     terms: list[str] = []
-    previous: str | None = None
+    previous: tuple[str, str] | None = None
     for token in tokens:
-        if token in STOPWORDS or token in skip or len(token) < 3 or token.isdigit():
+        if len(token) < 3 or token.isdigit() or is_stopword(token):
             previous = None
             continue
-        term = normalise_term(token)
+        term = term_key(token)
+        if term in skip:
+            previous = None
+            continue
         terms.append(term)
-        if previous is not None and previous != term:
-            terms.append(f"{previous} {term}")
-        previous = term
+        said[term][token] += 1
+        if previous is not None and previous[0] != term:
+            bigram = f"{previous[0]} {term}"
+            terms.append(bigram)
+            said[bigram][f"{previous[1]} {token}"] += 1
+        previous = (term, token)
     return terms
+
+
+def _shown(term: str, said: defaultdict[str, Counter[str]]) -> str:
+    """How a topic reads: English as its key (plural folded), Russian as said most often."""
+    if not is_cyrillic(term):
+        return term
+    return said[term].most_common(1)[0][0]
 
 
 def extract_topics(
     utterances: list[Utterance], *, names: Sequence[str] = (), limit: int = MAX_TOPICS
 ) -> list[str]:
-    """Key topics; people's names (``names`` and the speakers') are not topics."""
+    """Key topics; people's names (``names`` and the speakers', in any case: ``Марии``) and
+    Russian verbs (the stems of the transcript's infinitives) are not topics."""
     tokens = [w for u in utterances for w in words(u.text)]
     if not tokens:
         return []
-    skip = frozenset(
+    name_words = {
         w for name in [*names, *(u.speaker_name for u in utterances)] for w in words(name)
+    }
+    russian_names = [w for w in name_words if is_cyrillic(w)]
+    unique = {w for w in tokens if is_cyrillic(w)}
+    skip = frozenset(
+        {term_key(w) for w in name_words}
+        | {term_key(w) for w in unique if any(is_case_of(w, name) for name in russian_names)}
+        | {term_key(w) for w in unique if is_russian_infinitive(w)}
     )
+    said: defaultdict[str, Counter[str]] = defaultdict(Counter)
     windows = [
-        _terms(tokens[i : i + TOPIC_WINDOW_WORDS], skip)
+        _terms(tokens[i : i + TOPIC_WINDOW_WORDS], skip, said)
         for i in range(0, len(tokens), TOPIC_WINDOW_WORDS)
     ]
     tf: Counter[str] = Counter()
@@ -189,7 +224,7 @@ def extract_topics(
         # Bigrams are rarer than words by nature; weigh them up so a repeated phrase wins.
         weight = 1.6 if " " in term else 1.0
         scores[term] = (1.0 + math.log(count)) * idf * weight * math.log(2 + count)
-    return _merge_topics(scores, tf, limit)
+    return [_shown(term, said) for term in _merge_topics(scores, tf, limit)]
 
 
 def _merge_topics(scores: dict[str, float], tf: Counter[str], limit: int) -> list[str]:
@@ -216,8 +251,9 @@ def _merge_topics(scores: dict[str, float], tf: Counter[str], limit: int) -> lis
     return chosen
 
 
-def speaker_stats(utterances: list[Utterance]) -> list[SpeakerStat]:
-    """Talk time, words, words per minute and turns per speaker, most talkative first."""
+def speaker_stats(utterances: list[Utterance], *, room_name: str = "Room") -> list[SpeakerStat]:
+    """Talk time, words, words per minute and turns per speaker, most talkative first; speech
+    from no one in particular is ``room_name``'s."""
     talk: defaultdict[str, float] = defaultdict(float)
     word_count: Counter[str] = Counter()
     turns: Counter[str] = Counter()
@@ -225,7 +261,7 @@ def speaker_stats(utterances: list[Utterance]) -> list[SpeakerStat]:
     previous: str | None = None
     for u in sorted(utterances, key=lambda u: u.start):
         key = u.speaker_identity or u.speaker_name or "room"
-        names.setdefault(key, u.speaker_name or "Room")
+        names.setdefault(key, u.speaker_name or room_name)
         talk[key] += max(u.end - u.start, 0.0)
         word_count[key] += len(words(u.text))
         if key != previous:
@@ -256,5 +292,5 @@ def analyse(data: AnalysisInput) -> AnalysisResult:
         summary=summarise(sentences, topics),
         topics=topics,
         action_items=extract_action_items(sentences, known_names=data.known_names),
-        speaker_stats=speaker_stats(utterances),
+        speaker_stats=speaker_stats(utterances, room_name=data.room_name),
     )

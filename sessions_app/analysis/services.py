@@ -61,7 +61,7 @@ def analysis_request(*, session: VideoSession) -> SessionAnalysis:
     defaults = {**_RESET, "created_at": timezone.now()}
     try:
         with transaction.atomic():
-            analysis, _ = SessionAnalysis.objects.update_or_create(
+            analysis, _created = SessionAnalysis.objects.update_or_create(
                 session=session, defaults=defaults
             )
     except IntegrityError:
@@ -85,15 +85,15 @@ def analysis_rerun(*, session: VideoSession, by: User) -> SessionAnalysis:
     """Run the analysis again (host or space owner, session ended, none in progress)."""
     if not session_can_end(session=session, user=by):
         raise Forbidden(
-            "Only the host or a space owner can re-run the analysis.", code="host_required"
+            _("Only the host or a space owner can re-run the analysis."), code="host_required"
         )
     if session.status != VideoSession.Status.ENDED:
-        raise Conflict("The analysis runs once the session has ended.", code="session_not_ended")
+        raise Conflict(_("The analysis runs once the session has ended."), code="session_not_ended")
     current = SessionAnalysis.objects.select_for_update().filter(session=session).first()
     if current is not None:
         busy = current.status in (S.PENDING, S.RUNNING) and not _is_stale(current)
         if busy:
-            raise Conflict("The analysis is already in progress.", code="analysis_running")
+            raise Conflict(_("The analysis is already in progress."), code="analysis_running")
     return analysis_request(session=session)
 
 
@@ -172,15 +172,22 @@ def analysis_input(*, session: VideoSession) -> AnalysisInput:
             "end_offset",
             "confidence",
             "words",
+            "language",
         )
     )
     utterances = [
-        Utterance(identity, name, text, start, end, segment_confidence(confidence, words))
-        for identity, name, text, start, end, confidence, words in rows
+        Utterance(identity, name, text, start, end, segment_confidence(confidence, words), language)
+        for identity, name, text, start, end, confidence, words, language in rows
     ]
     names = list(session.participants.values_list("name", flat=True))
     names += [m.user.name for m in session.space.memberships.select_related("user")]
-    return AnalysisInput(utterances=utterances, known_names=list(dict.fromkeys(names)))
+    # A session fixed to one language tells the language of segments that stored none.
+    languages = session.languages if isinstance(session.languages, list) else []
+    return AnalysisInput(
+        utterances=utterances,
+        known_names=list(dict.fromkeys(names)),
+        language=languages[0] if len(languages) == 1 and isinstance(languages[0], str) else "",
+    )
 
 
 def analysis_execute(

@@ -17,6 +17,9 @@ class Utterance:
     end: float
     # The recogniser's confidence in the text, 0 to 1; None when the engine gives none.
     confidence: float | None = None
+    # The language the engine heard (ISO 639-1, as stored on the segment); "" when it did not
+    # say (``text.segment_language`` then works it out).
+    language: str = ""
 
 
 class ActionItem(TypedDict):
@@ -53,3 +56,9 @@ class AnalysisInput:
     utterances: list[Utterance]
     # Names that may own an action item: participants and space members (display names).
     known_names: list[str]
+    # The session's language when it was fixed to exactly one (ISO 639-1), else "": the
+    # language of segments that stored none and whose alphabet does not tell.
+    language: str = ""
+    # How the speaker stats name speech from nobody in particular (the room's microphone):
+    # ``sessions_app.analysis.analyse`` gives it in the meeting's language.
+    room_name: str = "Room"

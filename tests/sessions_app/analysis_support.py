@@ -28,9 +28,11 @@ def store_lines(
     *,
     confidence: dict[int, float] | None = None,
     words: dict[int, list[dict]] | None = None,
+    language: str | dict[int, str] = "en",
 ) -> None:
     """A finished transcription run of ``session`` with ``lines`` as its final segments;
-    ``confidence`` and ``words`` give the engine's values of some lines (by index)."""
+    ``confidence`` and ``words`` give the engine's values of some lines (by index);
+    ``language`` the language the engine heard: of every line, or of each by index."""
     confidence = confidence or {}
     words = words or {}
     run = TranscriptionRun.objects.create(
@@ -47,7 +49,7 @@ def store_lines(
             speaker_name=name,
             utterance_id=f"a{i}",
             text=text,
-            language="en",
+            language=language if isinstance(language, str) else language.get(i, ""),
             start_offset=start,
             end_offset=end,
             confidence=confidence.get(i),
@@ -65,6 +67,106 @@ MEETING_LINES: list[Line] = [
     (22.5, 30.0, "u-olivia", "Olivia Owner", "Max, can you finish the legal review by Friday?"),
     (30.5, 36.0, "u-max", "Max Member", "Sure. I'll also update the launch checklist tomorrow."),
     (36.5, 44.0, "u-olivia", "Olivia Owner", "We need to confirm the launch date next week."),
+]
+
+
+OLGA, IVAN, MARIA = "Ольга Смирнова", "Иван Петров", "Мария Иванова"
+
+# In Russian: a product team's weekly planning meeting, as a recogniser with punctuation returns it.
+PLANNING: list[Line] = [
+    (0.0, 7.5, "u-olga", OLGA, "Всем привет, начинаем еженедельную планёрку."),
+    (
+        8.0,
+        19.0,
+        "u-olga",
+        OLGA,
+        "Сегодня у нас три темы: релиз мобильного приложения, квартальный отчёт и бюджет на "
+        "рекламу.",
+    ),
+    (
+        19.5,
+        31.0,
+        "u-ivan",
+        IVAN,
+        "По релизу мобильного приложения: сборка для iOS прошла ревью, а Android-версия ещё на "
+        "тестировании.",
+    ),
+    (
+        31.5,
+        42.0,
+        "u-ivan",
+        IVAN,
+        "Тестировщики нашли две критические ошибки в оплате, без них релиз мобильного "
+        "приложения выпускать нельзя.",
+    ),
+    (
+        42.5,
+        50.0,
+        "u-olga",
+        OLGA,
+        "Ошибки в оплате критичны, клиенты жаловались на них ещё в прошлом месяце.",
+    ),
+    (50.5, 58.0, "u-ivan", IVAN, "Я исправлю ошибки в оплате до среды."),
+    (
+        58.5,
+        68.0,
+        "u-maria",
+        MARIA,
+        "Квартальный отчёт почти готов, не хватает данных по удержанию пользователей.",
+    ),
+    (
+        68.5,
+        78.0,
+        "u-maria",
+        MARIA,
+        "Удержание пользователей выросло на четыре процента после обновления онбординга.",
+    ),
+    (78.5, 86.0, "u-olga", OLGA, "Отлично. Мария подготовит квартальный отчёт к понедельнику."),
+    (86.5, 96.0, "u-maria", MARIA, "Да, только мне нужны выгрузки из аналитики."),
+    (
+        96.5,
+        104.0,
+        "u-olga",
+        OLGA,
+        "Иван, пришли, пожалуйста, Марии выгрузки из аналитики завтра.",
+    ),
+    (
+        104.5,
+        116.0,
+        "u-olga",
+        OLGA,
+        "Теперь бюджет на рекламу: в следующем квартале маркетинг просит увеличить бюджет на "
+        "рекламу на двадцать процентов.",
+    ),
+    (
+        116.5,
+        127.0,
+        "u-maria",
+        MARIA,
+        "Реклама в социальных сетях окупается хуже, чем контекстная реклама, это видно по отчёту.",
+    ),
+    (
+        127.5,
+        136.0,
+        "u-ivan",
+        IVAN,
+        "Тогда нужно перераспределить бюджет на рекламу в пользу контекста.",
+    ),
+    (
+        136.5,
+        145.0,
+        "u-olga",
+        OLGA,
+        "Надо согласовать новый бюджет с финансовым директором до конца недели.",
+    ),
+    (
+        145.5,
+        152.0,
+        "u-olga",
+        OLGA,
+        "Давайте назначим отдельную встречу по рекламе на следующей неделе.",
+    ),
+    (152.5, 158.0, "u-ivan", IVAN, "Хорошо, на этом всё, спасибо всем."),
 ]
 
 

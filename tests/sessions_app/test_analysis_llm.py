@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -168,3 +169,122 @@ def test_llm_outage_gives_a_done_offline_analysis_that_says_so(
     assert Task.objects.filter(session=video_session).count() == 3
     card = member_client.get(reverse("sessions:analysis-partial", args=[video_session.slug]))
     assert "The LLM analyser failed" in card.content.decode()
+
+
+# --- The meeting's language -------------------------------------------------------------------
+
+RUSSIAN_LINES = [
+    (0.0, 6.0, "u-olga", "Ольга Смирнова", "Коллеги, обсуждаем запуск мобильного приложения."),
+    (6.5, 12.0, "u-maxim", "Максим Орлов", "Сборка для Android ещё на тестировании."),
+    (12.5, 18.0, "u-olga", "Ольга Смирнова", "Максим, подготовь, пожалуйста, чек-лист к пятнице."),
+]
+RUSSIAN_ANSWER = {
+    "summary": "Команда обсудила запуск мобильного приложения; сборка для Android ещё тестируется.",
+    "topics": ["запуск мобильного приложения", "сборка для Android"],
+    "action_items": [
+        {
+            "text": "Подготовить чек-лист запуска",
+            "owner": "Максим Орлов",
+            "due": "к пятнице",
+            "start": 12,
+        }
+    ],
+}
+
+
+def _russian_data() -> AnalysisInput:
+    return AnalysisInput(
+        utterances=[
+            Utterance(identity, name, text, start, end, language="ru")
+            for start, end, identity, name, text in RUSSIAN_LINES
+        ],
+        known_names=["Ольга Смирнова", "Максим Орлов"],
+    )
+
+
+def test_russian_meeting_prompt_asks_for_russian_and_the_answer_is_kept_as_given(fake_llm):
+    fake_llm.reply = lambda body: json.dumps(RUSSIAN_ANSWER, ensure_ascii=False)
+
+    result = analyse(_russian_data())
+
+    (request,) = fake_llm.requests
+    system, user = (m["content"] for m in request["messages"])
+    assert "Write in Russian" in system and "English" not in system
+    assert "[12] Ольга Смирнова: Максим, подготовь, пожалуйста, чек-лист к пятнице." in user
+    assert result.provider == "llm"
+    assert result.summary == RUSSIAN_ANSWER["summary"]
+    assert result.topics == RUSSIAN_ANSWER["topics"]
+    assert result.action_items == [
+        {
+            "text": "Подготовить чек-лист запуска",
+            "owner": "Максим Орлов",
+            "due": "к пятнице",
+            "start": 12.0,
+        }
+    ]
+
+
+def test_english_meeting_prompt_asks_for_english(fake_llm):
+    data = _data()
+    utterances = [dataclasses.replace(u, language="en") for u in data.utterances]
+    analyse(dataclasses.replace(data, utterances=utterances))
+    assert "Write in English" in fake_llm.requests[0]["messages"][0]["content"]
+
+
+def test_meeting_whose_language_nothing_tells_asks_for_the_meetings_own(fake_llm):
+    # No segment stored a language, the session fixed none, and Latin letters say nothing.
+    analyse(_data())
+    system = fake_llm.requests[0]["messages"][0]["content"]
+    assert "Write in the language the meeting was held in" in system
+
+
+def test_chunked_russian_meeting_is_combined_in_russian_too(fake_llm, settings):
+    settings.LLM_MAX_PROMPT_CHARS = 1500
+    utterances = [
+        Utterance("u-a", "Анна", f"Пункт {i}: обсуждаем бюджет на рекламу.", i * 10.0, i * 10 + 8)
+        for i in range(80)
+    ]
+    analyse(AnalysisInput(utterances=utterances, known_names=["Анна"]))
+
+    assert len(fake_llm.requests) >= 3
+    for request in fake_llm.requests:
+        assert "Write in Russian" in request["messages"][0]["content"]
+        assert sum(len(m["content"]) for m in request["messages"]) <= 1500
+
+
+def test_llm_outage_note_on_a_russian_meeting_is_in_russian(fake_llm):
+    fake_llm.mode = "fail"
+
+    result = analyse(_russian_data())
+
+    assert result.provider == "offline"
+    assert result.note == (
+        "Анализ с помощью LLM не удался (API LLM ответил HTTP 500); это офлайн-анализ."
+    )
+    # The offline fallback found the request to Максим all the same.
+    assert [(i["owner"], i["due"]) for i in result.action_items] == [("Максим Орлов", "к пятнице")]
+
+
+def test_ended_russian_session_stores_the_llms_russian_analysis(
+    fake_llm, video_session, owner, django_capture_on_commit_callbacks, settings
+):
+    settings.ANALYSIS_RUNNER = "celery"
+    fake_llm.reply = lambda body: json.dumps(RUSSIAN_ANSWER, ensure_ascii=False)
+    store_lines(video_session, RUSSIAN_LINES, language="ru")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session_end(session=video_session, by=owner)
+
+    analysis = SessionAnalysis.objects.get(session=video_session)
+    assert (analysis.status, analysis.provider) == ("DONE", "llm")
+    assert (analysis.summary, analysis.topics) == (
+        RUSSIAN_ANSWER["summary"],
+        RUSSIAN_ANSWER["topics"],
+    )
+    assert "Write in Russian" in fake_llm.requests[0]["messages"][0]["content"]
+    task = Task.objects.get(session=video_session)
+    assert (task.title, task.owner_name, task.due_phrase) == (
+        "Подготовить чек-лист запуска",
+        "Максим Орлов",
+        "к пятнице",
+    )
