@@ -70,7 +70,7 @@ def test_the_form_says_which_languages_this_server_cannot_transcribe(settings):
 
     assert labels["en"] == "English"
     assert labels["fr"] == "French — not transcribed here"
-    assert labels["auto"] == "Detect automatically"
+    assert labels["auto"] == "Automatic detection"
     assert "transcribes English only" in str(form.fields["language"].help_text)
 
 
