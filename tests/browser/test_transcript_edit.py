@@ -46,7 +46,7 @@ def test_a_correction_shows_on_another_browser_and_the_host_reverts_it(
         page.goto(url)
         page.wait_for_selector("#transcript[data-live=on]")
     assert watcher.get_attribute(".seg[data-uid=u0]", "class") == "seg unsure"
-    assert "Transcribed by the offline engine" in watcher.inner_text("#engine-note")
+    assert "Transcribed by the offline Whisper engine" in watcher.inner_text("#engine-note")
 
     # The member corrects the misheard sentence.
     editor.click(".seg[data-uid=u0]")

@@ -59,6 +59,10 @@ PUBLIC = {
     "api/auth/token",
     # LiveKit's webhook is authenticated by its signature (401 unsigned; test_webhooks.py).
     "api/livekit/webhook",
+    # The interface language: the switcher (sets a cookie; a stranger's choice is theirs) and
+    # the page scripts' translation catalogue (the same for everyone, no data).
+    "language/",
+    "jsi18n/",
     # Invite links: the token in the URL is the capability; holding it lets one join.
     "invite/<str:token>/",
     "api/invites/<str:token>/accept",
