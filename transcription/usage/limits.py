@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Sum
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import get_language_info, ngettext
 from django.utils.translation import gettext as _
 
@@ -183,24 +183,40 @@ class RunBudget:
 
 
 def _budget(limits: Limits, month_used_by_others: int) -> RunBudget:
+    """The run's budget. Its stop message is stored on the run in English, whatever language
+    the thread computing it was left in (the admin and the API show it so)."""
     candidates: list[tuple[int, str]] = []
-    if limits.max_run_minutes:
-        candidates.append(
-            (
-                limits.max_run_minutes,
-                f"Transcription stopped: a run may last {limits.max_run_minutes} minutes. "
-                "Start it again to go on.",
+    with translation.override("en"):
+        if limits.max_run_minutes:
+            candidates.append(
+                (
+                    limits.max_run_minutes,
+                    ngettext(
+                        "Transcription stopped: a run may last %(minutes)d minute. Start it "
+                        "again to go on.",
+                        "Transcription stopped: a run may last %(minutes)d minutes. Start it "
+                        "again to go on.",
+                        limits.max_run_minutes,
+                    )
+                    % {"minutes": limits.max_run_minutes},
+                )
             )
-        )
-    if limits.max_month_minutes:
-        candidates.append(
-            (
-                max(0, limits.max_month_minutes - month_used_by_others),
-                f"Transcription stopped: this space has used its {limits.max_month_minutes} "
-                "transcription minutes for this month. A space owner can ask the Rooms staff to "
-                "raise the limit.",
+        if limits.max_month_minutes:
+            candidates.append(
+                (
+                    max(0, limits.max_month_minutes - month_used_by_others),
+                    ngettext(
+                        "Transcription stopped: this space has used its %(minutes)d "
+                        "transcription minute for this month. A space owner can ask the Rooms "
+                        "staff to raise the limit.",
+                        "Transcription stopped: this space has used its %(minutes)d "
+                        "transcription minutes for this month. A space owner can ask the Rooms "
+                        "staff to raise the limit.",
+                        limits.max_month_minutes,
+                    )
+                    % {"minutes": limits.max_month_minutes},
+                )
             )
-        )
     if not candidates:
         return RunBudget(None, "", limits.max_audio_senders)
     minutes, message = min(candidates, key=lambda c: c[0])

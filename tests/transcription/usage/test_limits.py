@@ -334,7 +334,7 @@ def test_run_crossing_its_minute_limit_stops_itself_with_usage_finalised(
     run = wait_for_run(run.pk, lambda r: r.is_finished, timeout=20)
     assert run.status == S.FAILED
     assert run.error_code == "limit_reached"
-    assert "a run may last 1 minutes" in run.error
+    assert "a run may last 1 minute. Start" in run.error
     usage = TranscriptionUsage.objects.get(run=run)
     assert usage.finalized
     # Stopped exactly at the budget: not one byte (or billed minute) past it.
