@@ -34,7 +34,9 @@ class LanguagesForm(forms.Form):
     # error when "several" comes with none ticked (both take ``%(max)d``).
     several_help: str
     several_missing: str
+    # The ids of the two help texts (templates/_language_fields.html).
     help_id = "language-help"
+    several_help_id = "languages-help"
     # The ``language`` values that mean "the default" (``languages_chosen`` gives None).
     default_values: tuple[str, ...] = ()
 
@@ -97,6 +99,7 @@ class SpaceLanguagesForm(LanguagesForm):
         "Tick the languages expected in the space's sessions, at most %(max)d."
     )
     help_id = "space-language-help"
+    several_help_id = "space-languages-help"
 
     def __init__(
         self, *args: Any, space: Space, supported: frozenset[str] | None, **kwargs: Any
