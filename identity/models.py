@@ -78,6 +78,16 @@ class User(AbstractBaseUser, PermissionsMixin):
         choices=settings.LANGUAGES,
         help_text=_("Empty: the language the browser asks for."),
     )
+    # The language live captions are shown in (ISO 639-1); blank: as spoken (the original).
+    # Remembered across sessions; the run translates into the languages of the people present.
+    caption_language = models.CharField(
+        _("caption language"),
+        max_length=16,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Empty: captions as spoken, untranslated."),
+    )
 
     objects = UserManager()
 

@@ -342,6 +342,11 @@ TRANSCRIPTION_JWT_SECRET = env_secret(
 )
 TRANSCRIPTION_TOKEN_TTL_SECONDS = env_int("TRANSCRIPTION_TOKEN_TTL_SECONDS", 3600, minimum=60)
 TRANSCRIPTION_COST_PER_MINUTE = env_decimal("TRANSCRIPTION_COST_PER_MINUTE", "0.01")
+# Live caption translation (issue 18), metered per translated character whoever translates
+# (Gladia's live translation or the LLM); the price is ours to set, as Gladia publishes none.
+TRANSLATION_COST_PER_MILLION_CHARACTERS = env_decimal(
+    "TRANSLATION_COST_PER_MILLION_CHARACTERS", "20"
+)
 # The ISO 4217 code every price and cost is in (both rates above); pages and the admin write
 # amounts with it through rooms.money.format_money ("$0.02"), the API returns it as "currency".
 CURRENCY = env_str("CURRENCY", "USD").upper()

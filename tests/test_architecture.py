@@ -41,7 +41,17 @@ EDGES = {
     "forms",
 }
 """Module names (last part, or a ``*_api``/``*_views``/``*_admin`` suffix) that are edges."""
-INFRA = {"errors", "env", "jobs", "metrics", "logging_setup", "layers", "throttles", "runtime"}
+INFRA = {
+    "errors",
+    "env",
+    "jobs",
+    "metrics",
+    "logging_setup",
+    "layers",
+    "throttles",
+    "runtime",
+    "llm",
+}
 READABLE = {"models", "selectors"}
 
 

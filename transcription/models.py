@@ -229,6 +229,57 @@ class SegmentRevision(models.Model):
         }
 
 
+class SegmentTranslation(models.Model):
+    """A final segment in one more language: one row per segment and language, upserted like
+    finals (a resent translation replaces the text)."""
+
+    class Source(models.TextChoices):
+        GLADIA = "gladia", _("Gladia (live)")
+        LLM = "llm", _("LLM")
+
+    session = models.ForeignKey(
+        VideoSession,
+        on_delete=models.CASCADE,
+        related_name="translations",
+        verbose_name=_("session"),
+    )
+    segment = models.ForeignKey(
+        TranscriptSegment,
+        on_delete=models.CASCADE,
+        related_name="translations",
+        verbose_name=_("segment"),
+    )
+    language = models.CharField(_("language"), max_length=16, help_text=_("ISO 639-1."))
+    text = models.TextField(_("text"))
+    source = models.CharField(_("translated by"), max_length=16, choices=Source.choices)
+    source_revision = models.PositiveIntegerField(
+        _("of revision"),
+        default=0,
+        help_text=_(
+            "The segment revision that was translated; older than the segment's: the "
+            "original was corrected since (stale)."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment translation")
+        verbose_name_plural = _("segment translations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "language"], name="translation_segment_language_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["session", "language"])]
+
+    def __str__(self) -> str:
+        return f"[{self.language}] {self.text[:60]}"
+
+    def is_stale(self, segment_revision: int) -> bool:
+        return self.source_revision < segment_revision
+
+
 class TranscriptionUsage(models.Model):
     """The meter of one run: checkpointed while it is active, finalised when it ends."""
 
@@ -300,5 +351,83 @@ class TranscriptionUsage(models.Model):
         return gettext("Usage of run %(run)s: %(minutes)s min, %(cost)s") % {
             "run": self.run_id,
             "minutes": self.billed_minutes,
+            "cost": format_money(self.total_cost),
+        }
+
+
+class TranslationUsage(models.Model):
+    """The translation meter of one run and language (``run`` empty: translations made after
+    the session, e.g. re-translating corrected segments), priced per million characters."""
+
+    session = models.ForeignKey(
+        VideoSession,
+        on_delete=models.CASCADE,
+        related_name="translation_usage",
+        verbose_name=_("session"),
+    )
+    run = models.ForeignKey(
+        TranscriptionRun,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="translation_usage",
+        verbose_name=_("run"),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="translation_usage",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(_("language"), max_length=16)
+    provider = models.CharField(
+        _("translated by"), max_length=16, choices=SegmentTranslation.Source.choices
+    )
+    characters = models.PositiveBigIntegerField(
+        _("characters"), default=0, help_text=_("Characters of translated text.")
+    )
+    segments = models.PositiveIntegerField(_("segments"), default=0)
+    audio_seconds = models.FloatField(
+        _("audio seconds"),
+        default=0,
+        help_text=_("Seconds of audio transcribed while this language was translated live."),
+    )
+    cost_per_million_characters = models.DecimalField(
+        _("cost per million characters"), max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    total_cost = models.DecimalField(
+        _("cost"), max_digits=12, decimal_places=4, default=Decimal("0")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("translation usage")
+        verbose_name_plural = _("translation usage")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "language"],
+                condition=Q(run__isnull=False),
+                name="translation_usage_run_language_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "language", "provider"],
+                condition=Q(run__isnull=True),
+                name="translation_usage_after_session_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["session", "created_at"]),
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("Translation into %(language)s: %(characters)s characters, %(cost)s") % {
+            "language": self.language,
+            "characters": self.characters,
             "cost": format_money(self.total_cost),
         }

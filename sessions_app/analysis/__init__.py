@@ -21,21 +21,12 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
+from rooms.llm import LlmError, llm_config
 from sessions_app.analysis import llm, offline
 from sessions_app.analysis.text import transcript_language
 from sessions_app.analysis.types import AnalysisInput, AnalysisResult
 
 logger = logging.getLogger(__name__)
-
-
-def llm_config() -> llm.LlmConfig:
-    return llm.LlmConfig(
-        base_url=settings.LLM_BASE_URL,
-        api_key=settings.LLM_API_KEY,
-        model=settings.LLM_MODEL,
-        timeout_seconds=settings.LLM_TIMEOUT_SECONDS,
-        max_prompt_chars=settings.LLM_MAX_PROMPT_CHARS,
-    )
 
 
 def meeting_language_active(data: AnalysisInput) -> AbstractContextManager[None]:
@@ -51,7 +42,7 @@ def analyse_with_llm(data: AnalysisInput) -> AnalysisResult:
     language) when the LLM fails."""
     try:
         answer = llm.analyse(data, llm_config())
-    except llm.LlmError as exc:
+    except LlmError as exc:
         logger.warning("LLM analysis failed, falling back to offline: %s", exc)
         result = offline.analyse(data)
         result.note = gettext(

@@ -12,15 +12,13 @@ analyser.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from django.conf.locale import LANG_INFO
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
+from rooms.llm import LlmClient, LlmConfig, LlmError
 from sessions_app.analysis.text import transcript_language
 from sessions_app.analysis.types import ActionItem, AnalysisInput, Utterance
 
@@ -56,40 +54,12 @@ _NO_SUMMARY = gettext_noop("the LLM answer has no valid summary")
 _NO_ITEM_TEXT = gettext_noop("the LLM answer has no valid action item text")
 _NO_OWNER = gettext_noop("the LLM answer has no valid owner")
 _NO_DUE = gettext_noop("the LLM answer has no valid due phrase")
-_FENCE_RE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 
 def language_instruction(language: str) -> str:
     """The prompt's sentence asking for the meeting's ``language`` (ISO 639-1; "" unknown)."""
     name = LANG_INFO.get(language, {}).get("name")
     return WRITE_IN.format(language=name) if name else WRITE_IN_UNKNOWN
-
-
-class LlmError(Exception):
-    """The LLM could not give a usable analysis.
-
-    ``str()`` is the reason in English (for logs); ``reason()`` is it in the active language,
-    for the note people read on the analysis.
-    """
-
-    def __init__(self, message: str, **params: object) -> None:
-        # ``message`` is a msgid marked with ``gettext_noop``, with %(name)s placeholders.
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.params = params
-
-    def reason(self) -> str:
-        text = gettext(self.message)
-        return text % self.params if self.params else text
-
-
-@dataclass(frozen=True, slots=True)
-class LlmConfig:
-    base_url: str
-    api_key: str
-    model: str
-    timeout_seconds: float
-    max_prompt_chars: int
 
 
 @dataclass(slots=True)
@@ -119,31 +89,6 @@ def chunk_lines(lines: list[str], max_chars: int) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
-
-
-def _content(response: httpx.Response) -> str:
-    if response.status_code != 200:
-        raise LlmError(
-            gettext_noop("the LLM API answered HTTP %(status)s"), status=response.status_code
-        )
-    try:
-        body = response.json()
-        content = body["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise LlmError(gettext_noop("the LLM API answer is not a chat completion")) from exc
-    if not isinstance(content, str):
-        raise LlmError(gettext_noop("the LLM API answer has no text content"))
-    return content
-
-
-def _parse_object(content: str) -> dict[str, Any]:
-    try:
-        value = json.loads(_FENCE_RE.sub("", content))
-    except ValueError as exc:
-        raise LlmError(gettext_noop("the LLM did not answer with JSON")) from exc
-    if not isinstance(value, dict):
-        raise LlmError(gettext_noop("the LLM did not answer with a JSON object"))
-    return value
 
 
 def _text(value: Any, missing: str, *, optional: bool = False) -> str | None:
@@ -186,41 +131,6 @@ def _action_items(value: Any) -> list[ActionItem]:
             )
         )
     return items
-
-
-class LlmClient:
-    def __init__(self, config: LlmConfig) -> None:
-        self.config = config
-        self._http = httpx.Client(
-            base_url=config.base_url.rstrip("/"),
-            timeout=config.timeout_seconds,
-            headers={"Authorization": f"Bearer {config.api_key}"},
-        )
-        self.requests = 0
-
-    def close(self) -> None:
-        self._http.close()
-
-    def ask(self, system: str, user: str) -> dict[str, Any]:
-        payload = {
-            "model": self.config.model,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "temperature": 0,
-            "response_format": {"type": "json_object"},
-        }
-        self.requests += 1
-        try:
-            response = self._http.post("/chat/completions", json=payload)
-        except httpx.TimeoutException as exc:
-            timeout = self.config.timeout_seconds
-            raise LlmError(
-                gettext_noop("the LLM API timed out after %(seconds)s s"), seconds=f"{timeout:g}"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise LlmError(
-                gettext_noop("the LLM API could not be reached: %(error)s"), error=str(exc)
-            ) from exc
-        return _parse_object(_content(response))
 
 
 def analyse(data: AnalysisInput, config: LlmConfig) -> LlmAnswer:
