@@ -26,6 +26,7 @@ LATIN_ALLOWED = {
     "Gladia",
     "LiveKit",
     "Whisper",
+    "LLM",
     "API",
     "ID",
     "URL",
