@@ -249,7 +249,7 @@ class SegmentTranslation(models.Model):
         related_name="translations",
         verbose_name=_("segment"),
     )
-    language = models.CharField(_("language"), max_length=16, help_text=_("ISO 639-1."))
+    language = models.CharField(_("language"), max_length=16, help_text=_("An ISO 639-1 code."))
     text = models.TextField(_("text"))
     source = models.CharField(_("translated by"), max_length=16, choices=Source.choices)
     source_revision = models.PositiveIntegerField(

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             name='SegmentTranslation',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(help_text='ISO 639-1.', max_length=16, verbose_name='language')),
+                ('language', models.CharField(help_text='An ISO 639-1 code.', max_length=16, verbose_name='language')),
                 ('text', models.TextField(verbose_name='text')),
                 ('source', models.CharField(choices=[('gladia', 'Gladia (live)'), ('llm', 'LLM')], max_length=16, verbose_name='translated by')),
                 ('source_revision', models.PositiveIntegerField(default=0, help_text="The segment revision that was translated; older than the segment's: the original was corrected since (stale).", verbose_name='of revision')),
