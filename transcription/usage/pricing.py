@@ -40,3 +40,9 @@ def video_cost(participant_minutes: int, cost_per_participant_minute: Decimal) -
 def quantize_cost(amount: Decimal | int | None) -> Decimal:
     """A sum of costs as shown and returned: exactly 4 places, ``None`` (no rows) as zero."""
     return Decimal(amount or 0).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def translation_cost(characters: int, cost_per_million_characters: Decimal) -> Decimal:
+    """Translated characters times the price of a million of them, like ``total_cost``."""
+    amount = Decimal(characters) * cost_per_million_characters / Decimal(1_000_000)
+    return amount.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
