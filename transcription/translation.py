@@ -19,7 +19,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from rooms import llm
 from rooms.errors import DomainError
-from spaces.languages import COMMON_LANGUAGES, KNOWN_LANGUAGES
+from spaces.languages import COMMON_LANGUAGES
 from transcription.models import SegmentTranslation
 
 TranslationVia = Literal["gladia", "llm", ""]
@@ -54,13 +54,14 @@ def translation_via(provider: str) -> TranslationVia:
 
 
 def caption_language_clean(value: object) -> str:
-    """``value`` as a caption language: "" (the original) or a known ISO 639-1 code. Else
+    """``value`` as a caption language: "" (the original) or one of ``CAPTION_LANGUAGES`` (every
+    translator here can do those; Gladia cannot translate into every known code). Else
     ``DomainError`` (code ``language_invalid``)."""
-    if value == "" or (isinstance(value, str) and value in KNOWN_LANGUAGES):
+    if value == "" or (isinstance(value, str) and value in CAPTION_LANGUAGES):
         return str(value)
     raise DomainError(
-        gettext("“%(code)s” is not a language code: use two-letter ISO 639-1 codes such as “ru”.")
-        % {"code": str(value)[:20]},
+        gettext("“%(code)s” is not a caption language here: choose one of %(languages)s.")
+        % {"code": str(value)[:20], "languages": ", ".join(CAPTION_LANGUAGES)},
         code="language_invalid",
     )
 
