@@ -21,8 +21,21 @@ sends ``post_final_transcript``, ``end_session`` and closes 1000.
 
 Message gating follows ``messages_config`` with lenient defaults: partials only when
 ``receive_partial_transcripts``, acknowledgments only when
-``receive_acknowledgments``; finals, speech, post-processing and lifecycle messages
-unless explicitly turned off.
+``receive_acknowledgments``; finals, speech, realtime-processing (translations),
+post-processing and lifecycle messages unless explicitly turned off.
+
+Translation (``docs/gladia-translation.md`` §2): a session whose init asked for
+``realtime_processing.translation`` sends, after each final transcript (and before its
+``speech_end``), one ``translation`` message per ``translation_config.target_languages``
+entry, in that order, with ``data.utterance_id`` = the final's ``data.id``. The text is
+``translations[(original text, target)]`` if the test set one, else ``"[<target>] <text>"``;
+a target equal to the spoken language gets the original text (``identity_translations``)
+or nothing. ``translation_delay`` sends them that many seconds later (the next partials
+may overtake them); ``fail_translations`` sends ``{"error": {...}, "data": null}``
+instead. ``post_final_transcript`` then carries the ``translation`` block.
+The fake's own policy (Gladia documents neither case): an init with ``translation: true``
+but no non-empty ``translation_config.target_languages``, or with a code outside Gladia's
+translation enum, is refused with HTTP 400 and a message naming the field.
 
 Faults (:meth:`FakeGladia.fault`) fire on the next audio frame of a matching session
 once its audio would pass ``after_seconds``; that frame is discarded unacknowledged,
@@ -46,6 +59,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 BYTES_PER_SECOND = 16000 * 2
+_CODES = """
+af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi
+hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn
+no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi
+wo yi yo zh
+"""
+TRANSLATION_CODES = frozenset(_CODES.split())
+"""Gladia's ``LiveV2TranslationLanguageCode`` (its SDK), kept apart from the client's copy."""
 
 
 def _now() -> str:
@@ -74,6 +95,13 @@ class FakeSession:
     partials_done: int = 0
     utterance_uuid: str | None = None
     ws: ServerConnection | None = None
+    targets: list[str] = field(default_factory=list)
+    """``translation_config.target_languages`` when the init asked for translation."""
+    translations: list[dict[str, Any]] = field(default_factory=list)
+    """The ``data`` of every translation message sent (repeats once), in order."""
+    translation_errors: int = 0
+    """Translation messages sent with an ``error`` and ``data: null``."""
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def audio_seconds(self) -> float:
@@ -96,7 +124,10 @@ class FakeGladia:
 
     ``max_sessions`` limits concurrently open sessions (HTTP 429 beyond it);
     ``record_audio`` keeps every session's audio in :attr:`FakeSession.audio`;
-    ``repeat_finals`` sends every final transcript message twice (as after a resume).
+    ``repeat_finals`` sends every final transcript and translation message twice (as after
+    a resume). ``translations``, ``translation_delay``, ``fail_translations`` and
+    ``identity_translations`` shape translations (see the module docstring); the last three
+    may be changed while it runs.
     """
 
     def __init__(
@@ -112,8 +143,16 @@ class FakeGladia:
         max_sessions: int | None = None,
         record_audio: bool = False,
         repeat_finals: bool = False,
+        translations: dict[tuple[str, str], str] | None = None,
+        translation_delay: float = 0.0,
+        fail_translations: bool = False,
+        identity_translations: bool = True,
     ) -> None:
         self.api_key = api_key
+        self.translations = dict(translations or {})
+        self.translation_delay = translation_delay
+        self.fail_translations = fail_translations
+        self.identity_translations = identity_translations
         self.record_audio = record_audio
         self.repeat_finals = repeat_finals
         self.host = host
@@ -239,9 +278,14 @@ class FakeGladia:
         expected = {"encoding": "wav/pcm", "bit_depth": 16, "sample_rate": 16000, "channels": 1}
         if any(request.get(key, value) != value for key, value in expected.items()):
             return 400, {"statusCode": 400, "message": "The fake only supports 16 kHz PCM16 mono"}
+        targets = _translation_targets(request)
+        if isinstance(targets, str):
+            return 400, {"statusCode": 400, "message": targets}
         session_id = str(uuid.uuid4())
         url = f"ws://{self.host}:{self._ws_port}/v2/live/{session_id}"
-        self.sessions[session_id] = FakeSession(id=session_id, request=request, url=url)
+        self.sessions[session_id] = FakeSession(
+            id=session_id, request=request, url=url, targets=targets
+        )
         return 201, {"id": session_id, "created_at": _now(), "url": url}
 
     # --- WebSocket: /v2/live/<id> ----------------------------------------------------------
@@ -402,6 +446,8 @@ class FakeGladia:
                 session.finals.append(data)
                 for _ in range(2 if self.repeat_finals else 1):
                     await self._send(ws, session, "transcript", data=data)
+            if session.targets and session.wants("receive_realtime_processing_events", True):
+                await self._translate(session, ws, data)
             if session.wants("receive_speech_events", True):
                 await self._send(
                     ws, session, "speech_end", data={"time": round(end, 3), "channel": 0}
@@ -426,36 +472,135 @@ class FakeGladia:
                 data={"recording_duration": duration, "recording_left_to_process": 0},
             )
         await self._transcribe(session, ws, final_flush=True)
+        await asyncio.gather(*session.pending, return_exceptions=True)
         if session.wants("receive_post_processing_events", True):
             utterances = [f["utterance"] for f in session.finals]
-            await self._send(
-                ws,
-                session,
-                "post_final_transcript",
-                data={
-                    "metadata": {
-                        "audio_duration": duration,
-                        "number_of_distinct_channels": 1,
-                        "billing_time": duration,
-                        "transcription_time": 0.1,
-                    },
-                    "transcription": {
-                        "full_transcript": " ".join(u["text"] for u in utterances),
-                        "languages": sorted({u["language"] for u in utterances}),
-                        "utterances": utterances,
-                    },
+            post_final: dict[str, Any] = {
+                "metadata": {
+                    "audio_duration": duration,
+                    "number_of_distinct_channels": 1,
+                    "billing_time": duration,
+                    "transcription_time": 0.1,
                 },
-            )
+                "transcription": {
+                    "full_transcript": " ".join(u["text"] for u in utterances),
+                    "languages": sorted({u["language"] for u in utterances}),
+                    "utterances": utterances,
+                },
+            }
+            if session.targets:
+                post_final["translation"] = _translation_block(session)
+            await self._send(ws, session, "post_final_transcript", data=post_final)
         if session.wants("receive_lifecycle_events", True):
             await self._send(ws, session, "end_session")
         session.ended = True
         await ws.close(1000)
+
+    async def _translate(
+        self, session: FakeSession, ws: ServerConnection, final: dict[str, Any]
+    ) -> None:
+        """Send the translations of ``final`` (now, or later in a task ``_stop`` awaits)."""
+        original = final["utterance"]
+        bodies: list[dict[str, Any]] = []
+        for target in session.targets:
+            same = target == original["language"]
+            if same and not self.identity_translations:
+                continue
+            if self.fail_translations:
+                error = {"status_code": 500, "exception": "TranslationError"}
+                bodies.append({"error": {**error, "message": "fake failure"}, "data": None})
+                continue
+            default = original["text"] if same else f"[{target}] {original['text']}"
+            text = self.translations.get((original["text"], target), default)
+            translated = {**original, "text": text, "language": target, "words": []}
+            bodies.append(
+                {
+                    "error": None,
+                    "data": {
+                        "utterance_id": final["id"],
+                        "utterance": original,
+                        "original_language": original["language"],
+                        "target_language": target,
+                        "translated_utterance": translated,
+                    },
+                }
+            )
+        if self.translation_delay <= 0:
+            await self._send_translations(session, ws, bodies)
+            return
+        task = asyncio.create_task(self._send_translations(session, ws, bodies, later=True))
+        session.pending.add(task)
+        task.add_done_callback(session.pending.discard)
+
+    async def _send_translations(
+        self,
+        session: FakeSession,
+        ws: ServerConnection,
+        bodies: list[dict[str, Any]],
+        *,
+        later: bool = False,
+    ) -> None:
+        if later:
+            await asyncio.sleep(self.translation_delay)
+        with contextlib.suppress(ConnectionClosed):  # lost with its socket, like a real one
+            for body in bodies:
+                for _ in range(2 if self.repeat_finals else 1):
+                    await self._send(ws, session, "translation", **body)
+                if body["data"] is None:
+                    session.translation_errors += 1
+                else:
+                    session.translations.append(body["data"])
 
     async def _send(
         self, ws: ServerConnection, session: FakeSession, kind: str, **body: Any
     ) -> None:
         message = {"type": kind, "session_id": session.id, "created_at": _now(), **body}
         await ws.send(json.dumps(message))
+
+
+def _translation_targets(request: dict[str, Any]) -> list[str] | str:
+    """The init's translation targets ([] without translation), or why it is refused."""
+    processing = request.get("realtime_processing") or {}
+    if not isinstance(processing, dict):
+        return "realtime_processing must be an object"
+    if not processing.get("translation"):
+        return []
+    config = processing.get("translation_config")
+    config = config if isinstance(config, dict) else {}
+    targets = config.get("target_languages")
+    if not isinstance(targets, list) or not targets:
+        return "translation_config.target_languages is required when translation is enabled"
+    if unknown := [code for code in targets if code not in TRANSLATION_CODES]:
+        return f"translation_config.target_languages: unsupported language codes {unknown}"
+    if config.get("model", "base") not in ("base", "enhanced"):
+        return "translation_config.model must be one of base, enhanced"
+    return [str(code) for code in targets]
+
+
+def _translation_block(session: FakeSession) -> dict[str, Any]:
+    """``post_final_transcript.data.translation``: one result per target language."""
+    results = []
+    for target in session.targets:
+        utterances = [
+            t["translated_utterance"]
+            for t in session.translations
+            if t["target_language"] == target
+        ]
+        results.append(
+            {
+                "full_transcript": " ".join(u["text"] for u in utterances),
+                "languages": [target],
+                "utterances": utterances,
+                "error": None,
+            }
+        )
+    return {
+        "success": session.translation_errors == 0,
+        "is_empty": not session.translations,
+        "exec_time": 0.1,
+        "error": None,
+        "results": results,
+    }
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:

@@ -1,19 +1,29 @@
 """Speech-to-text providers behind one small async interface (:class:`SttStream`).
 
-``open_stream("gladia" | "local", languages=[...], **config)`` builds an unstarted
-stream; the caller then drives it as described in :mod:`transcription.live.stt.base`.
+``open_stream("gladia" | "local", languages=[...], translation_languages=[...], **config)``
+builds an unstarted stream; the caller then drives it as described in
+:mod:`transcription.live.stt.base`.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
-from .base import SttError, SttErrorCode, SttEvent, SttStream
+from .base import SttError, SttErrorCode, SttEvent, SttStream, SttTranslation
 
 PROVIDERS = ("gladia", "local")
 
-__all__ = ["PROVIDERS", "SttError", "SttErrorCode", "SttEvent", "SttStream", "open_stream"]
+__all__ = [
+    "PROVIDERS",
+    "SttError",
+    "SttErrorCode",
+    "SttEvent",
+    "SttStream",
+    "SttTranslation",
+    "open_stream",
+]
 
 
 def open_stream(
@@ -21,12 +31,15 @@ def open_stream(
     *,
     languages: list[str],
     sample_rate: int = 16000,
+    translation_languages: Iterable[str] = (),
     **config: Any,
 ) -> SttStream:
     """Build (not start) a stream for ``provider``.
 
     ``languages`` lists ISO 639-1 codes; empty means auto-detect where the provider
-    can. ``config`` is passed to the provider's constructor: for ``"gladia"``
+    can. ``translation_languages`` are the first translation targets: Gladia translates
+    into them inside the stream (``stream.translates``); other streams just record them.
+    ``config`` is passed to the provider's constructor: for ``"gladia"``
     ``api_key`` (required), ``api_url``, ``max_session_seconds`` and the timeouts of
     :class:`~transcription.live.stt.gladia.GladiaSttStream`; for ``"local"`` those of
     :class:`~transcription.live.stt.local.LocalSttStream`, defaulting to the ``OFFLINE_STT_*``
@@ -37,18 +50,27 @@ def open_stream(
     if provider == "gladia":
         from .gladia import GladiaSttStream
 
-        return GladiaSttStream(languages=languages, sample_rate=sample_rate, **config)
+        return GladiaSttStream(
+            languages=languages,
+            sample_rate=sample_rate,
+            translation_languages=tuple(translation_languages),
+            **config,
+        )
+    stream: SttStream
     if provider == "local":
         from .local import LocalSttStream
 
         config = {**_offline_settings(languages), **config}
-        return LocalSttStream(languages=languages, sample_rate=sample_rate, **config)
-    if ":" in provider:
+        stream = LocalSttStream(languages=languages, sample_rate=sample_rate, **config)
+    elif ":" in provider:
         # "package.module:Class": a custom engine (benchmarks use an instant one).
         module_name, _, class_name = provider.partition(":")
         stream_class = getattr(importlib.import_module(module_name), class_name)
-        return stream_class(languages=languages, sample_rate=sample_rate, **config)
-    raise ValueError(f"unknown STT provider {provider!r}; expected one of {PROVIDERS}")
+        stream = stream_class(languages=languages, sample_rate=sample_rate, **config)
+    else:
+        raise ValueError(f"unknown STT provider {provider!r}; expected one of {PROVIDERS}")
+    stream.translation_languages = frozenset(translation_languages)
+    return stream
 
 
 def _offline_settings(languages: list[str]) -> dict[str, Any]:

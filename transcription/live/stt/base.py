@@ -8,6 +8,10 @@ final :class:`SttEvent` objects. It is used from a single asyncio event loop:
 * ``await close()`` flushes: pending audio is transcribed, the remaining finals are
   emitted, then ``events()`` ends.
 
+A stream that translates inside the provider (``translates``; Gladia) also yields
+:class:`SttTranslation` objects for its finals, into ``translation_languages``, which
+``set_translation_languages()`` may change while it runs.
+
 A failure the stream cannot recover from surfaces as :class:`SttError`, raised by
 ``start()`` or by the ``events()`` iterator (and by ``send_audio()`` afterwards).
 """
@@ -16,9 +20,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 SttErrorCode = Literal["auth", "rate_limited", "provider"]
 
@@ -56,6 +60,26 @@ class SttEvent:
     """Per-word times and confidences, where the engine gives them (finals)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SttTranslation:
+    """A final's text in another language, made by the provider.
+
+    ``utterance_id`` is exactly the :attr:`SttEvent.utterance_id` of the final it
+    translates (which usually, but not always, came first); ``start``/``end`` are stream
+    seconds like :class:`SttEvent`'s. A stream yields at most one per (utterance,
+    ``language``).
+    """
+
+    utterance_id: str
+    language: str
+    """The target language (ISO 639-1)."""
+    text: str
+    start: float
+    end: float
+    source_language: str = ""
+    """The language the original was spoken in, where the provider says."""
+
+
 class SttError(Exception):
     """An unrecoverable provider failure.
 
@@ -76,7 +100,7 @@ class _EndOfEvents:
 
 END_OF_EVENTS = _EndOfEvents()
 
-EventQueueItem = SttEvent | SttError | _EndOfEvents
+EventQueueItem = SttEvent | SttTranslation | SttError | _EndOfEvents
 
 
 class SttStream(abc.ABC):
@@ -87,13 +111,22 @@ class SttStream(abc.ABC):
     the shared :meth:`events` iterator turns them into the public contract.
     """
 
+    translates: ClassVar[bool] = False
+    """True where the provider translates inside the stream (:class:`SttTranslation`)."""
     sample_rate: int
     reconnects: int
     """How many times the provider connection was re-established (for metrics)."""
+    translation_languages: frozenset[str]
+    """The current translation targets (the constructor's, or the last ones set)."""
+    translation_audio_seconds: dict[str, float]
+    """Seconds of audio sent to the provider while each language was a target (streams
+    that translate fill it; the rest leave it empty)."""
 
     def __init__(self, *, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self.reconnects = 0
+        self.translation_languages = frozenset()
+        self.translation_audio_seconds = {}
         self._accepted_bytes = 0
         self._events: asyncio.Queue[EventQueueItem] = asyncio.Queue()
         self._events_iterated = False
@@ -122,8 +155,17 @@ class SttStream(abc.ABC):
         ``events()`` ends. Idempotent; never raises :class:`SttError` (a failure is
         reported through ``events()``)."""
 
-    async def events(self) -> AsyncIterator[SttEvent]:
-        """Partials and finals in arrival order; ends once ``close()`` has drained.
+    async def set_translation_languages(self, languages: Iterable[str]) -> None:
+        """Translate from now on into ``languages`` (ISO 639-1 codes; empty: none).
+
+        Here it only records them; a stream that ``translates`` starts translating into
+        the new set (not retroactively) and never raises for it.
+        """
+        self.translation_languages = frozenset(languages)
+
+    async def events(self) -> AsyncIterator[SttEvent | SttTranslation]:
+        """Partials, finals and (where the stream translates) translations in arrival
+        order; ends once ``close()`` has drained.
 
         Raises :class:`SttError` if the stream fails. Iterate it from one task only.
         """

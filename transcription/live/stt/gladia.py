@@ -17,13 +17,19 @@ dropped socket loses no audio; the server's ``byte_range`` tells what it holds.
 * Session over (4xxx, an unrequested 1000, or the URL refused): a new session takes the
   unacknowledged audio and everything after; times continue. Utterances the old
   session had acknowledged but not finalised are lost with it.
-* Rollover: after ``max_session_seconds`` of audio a new session is opened and takes
-  all new audio; the old one gets ``stop_recording`` and its lane keeps reading its last
-  finals until it closes 1000. If Gladia has no slot for a second session (429), the
-  old one is finished first while new audio waits.
+* Rollover: after ``max_session_seconds`` of audio (or when the translation languages
+  change) a new session is opened and takes all new audio; the old one gets
+  ``stop_recording`` and its lane keeps reading its last finals until it closes 1000. If
+  Gladia has no slot for a second session (429), the old one is finished first while new
+  audio waits.
 * Buffer bound: at most ``max_buffer_seconds`` of unacknowledged audio per session. Past
   that the oldest audio is dropped (``dropped_audio_seconds``) and the session, now
   missing a piece, is replaced by a new one whose offset skips the gap.
+
+Translation (``docs/gladia-translation.md``): a session asked for target languages at
+``POST /v2/live`` sends a ``translation`` message per final and target, which becomes an
+:class:`SttTranslation` keyed like the final. A session's targets cannot change, so
+``set_translation_languages`` rolls over to a new session asking for the new set.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Literal
 
 import httpx
 from django.utils.translation import gettext_noop
@@ -43,7 +49,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from rooms import metrics
 
-from .base import END_OF_EVENTS, SttError, SttEvent, SttStream
+from .base import END_OF_EVENTS, SttError, SttEvent, SttStream, SttTranslation
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,15 @@ AUTH_MESSAGE = gettext_noop("Gladia rejected the API key")
 RATE_LIMIT_MESSAGE = gettext_noop("Gladia concurrency limit reached, try again later")
 
 Outcome = Literal["done", "dropped", "over"]
+
+_TRANSLATION_CODES = """
+af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi
+hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn
+no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi
+wo yi yo zh
+"""
+TRANSLATION_LANGUAGES = frozenset(_TRANSLATION_CODES.split())
+"""The codes Gladia translates into (its SDK's ``LiveV2TranslationLanguageCode``)."""
 
 
 class _Transient(Exception):
@@ -74,7 +89,14 @@ class _Session:
     """
 
     def __init__(
-        self, *, id: str, url: str, offset_bytes: int, pending: bytearray, finishing: bool
+        self,
+        *,
+        id: str,
+        url: str,
+        offset_bytes: int,
+        pending: bytearray,
+        finishing: bool,
+        targets: frozenset[str] = frozenset(),
     ) -> None:
         self.id = id
         self.url = url
@@ -91,6 +113,8 @@ class _Session:
         self.messages = 0  # received on the current socket
         self.wake = asyncio.Event()
         self.final_ids: set[str] = set()
+        self.targets = targets  # the translation languages it was created with
+        self.translation_ids: set[tuple[str, str]] = set()  # (Gladia id, language) sent on
         self.lane: asyncio.Task[None] | None = None  # the task driving it, once opened
 
     @property
@@ -101,10 +125,14 @@ class _Session:
 class GladiaSttStream(SttStream):
     """A live transcription over Gladia Live v2 (see the module docstring).
 
-    ``languages``: ISO 639-1 codes; empty means auto-detect. Extra counters for metrics:
-    ``reconnects`` (dropped sockets and replaced sessions), ``rollovers``,
-    ``sessions_started``, ``dropped_audio_seconds``.
+    ``languages``: ISO 639-1 codes; empty means auto-detect. ``translation_languages``:
+    targets for Gladia's real-time translation; codes outside :data:`TRANSLATION_LANGUAGES`
+    and the one pinned spoken language are left out (``translation_languages`` then holds
+    what Gladia is asked for). Extra counters for metrics: ``reconnects`` (dropped sockets
+    and replaced sessions), ``rollovers``, ``sessions_started``, ``dropped_audio_seconds``.
     """
+
+    translates: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -112,6 +140,8 @@ class GladiaSttStream(SttStream):
         api_key: str,
         languages: Sequence[str] = (),
         sample_rate: int = 16000,
+        translation_languages: Iterable[str] = (),
+        translation_model: Literal["base", "enhanced"] = "base",
         api_url: str = DEFAULT_API_URL,
         max_session_seconds: float = MAX_SESSION_SECONDS,
         http_timeout: float = 10.0,
@@ -124,10 +154,15 @@ class GladiaSttStream(SttStream):
     ) -> None:
         if not api_key:
             raise ValueError("a Gladia API key is required")
+        if translation_model not in ("base", "enhanced"):
+            raise ValueError("translation_model must be 'base' or 'enhanced'")
         super().__init__(sample_rate=sample_rate)
         self.api_key = api_key
         self.api_url = api_url.rstrip("/")
         self.languages = list(languages)
+        self.translation_model = translation_model
+        self.translation_languages = self._targets_for(translation_languages)
+        self._translated_bytes: dict[str, int] = {}
         self.http_timeout = http_timeout
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
@@ -159,8 +194,9 @@ class GladiaSttStream(SttStream):
         if self._http is not None:
             raise RuntimeError("start() was already called")
         self._http = httpx.AsyncClient(timeout=self.http_timeout)
+        targets = self.translation_languages
         try:
-            session_id, url = await self._create_session()
+            session_id, url = await self._create_session(targets)
             ws = await self._connect(url)
         except _Transient as exc:
             await self._http.aclose()
@@ -174,10 +210,16 @@ class GladiaSttStream(SttStream):
             await self._http.aclose()
             raise
         session = _Session(
-            id=session_id, url=url, offset_bytes=0, pending=bytearray(), finishing=False
+            id=session_id,
+            url=url,
+            offset_bytes=0,
+            pending=bytearray(),
+            finishing=False,
+            targets=targets,
         )
         self._current = session
         self._spawn_lane(session, ws)
+        self._roll_for_languages()  # in case they changed while it started
 
     async def send_audio(self, pcm: bytes) -> None:
         if self._failure is not None:
@@ -191,12 +233,30 @@ class GladiaSttStream(SttStream):
             return
         self._accepted_bytes += len(pcm)
         session.pending += pcm
+        for language in session.targets:  # from integer bytes: float sums drift
+            total = self._translated_bytes.get(language, 0) + len(pcm)
+            self._translated_bytes[language] = total
+            self.translation_audio_seconds[language] = total / self._bytes_per_second
         excess = len(session.pending) - self._max_buffer_bytes
         if excess > 0:
             self._shed(session, excess)
         session.wake.set()
         if self._rollover is None and session.assigned >= self._max_session_bytes:
             self._rollover = asyncio.create_task(self._roll_over())
+
+    async def set_translation_languages(self, languages: Iterable[str]) -> None:
+        """Translate into ``languages`` from now on (filtered as in the class docstring).
+
+        Gladia cannot change a live session's configuration, so a changed set means a
+        rollover: a new session asking for it takes all new audio, while the old one
+        finishes its finals and translations with the old set. An unchanged set does
+        nothing; a rollover already under way is followed by another if it asked for an
+        older set.
+        """
+        targets = self._targets_for(languages)
+        if targets != self.translation_languages:
+            self.translation_languages = targets
+            self._roll_for_languages()
 
     async def close(self) -> None:
         if self._closed:
@@ -224,8 +284,27 @@ class GladiaSttStream(SttStream):
 
     # --- sessions ----------------------------------------------------------------------
 
-    def _init_body(self) -> dict[str, Any]:
-        return {
+    def _targets_for(self, languages: Iterable[str]) -> frozenset[str]:
+        wanted = {str(code).lower() for code in languages}
+        if unknown := wanted - TRANSLATION_LANGUAGES:
+            logger.warning("Gladia cannot translate into %s", ", ".join(sorted(unknown)))
+        pinned = set(self.languages) if len(self.languages) == 1 else set()
+        return frozenset((wanted & TRANSLATION_LANGUAGES) - pinned)
+
+    def _roll_for_languages(self) -> None:
+        """Roll over if the current session translates into another set than wanted."""
+        current = self._current
+        if (
+            current is not None
+            and current.targets != self.translation_languages
+            and self._rollover is None
+            and not self._closing
+            and self._failure is None
+        ):
+            self._rollover = asyncio.create_task(self._roll_over())
+
+    def _init_body(self, targets: frozenset[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "encoding": "wav/pcm",
             "bit_depth": 16,
             "sample_rate": self.sample_rate,
@@ -242,8 +321,20 @@ class GladiaSttStream(SttStream):
                 "receive_acknowledgments": True,
             },
         }
+        if targets:
+            body["realtime_processing"] = {
+                "translation": True,
+                "translation_config": {
+                    "target_languages": sorted(targets),
+                    "model": self.translation_model,
+                    "match_original_utterances": True,  # one translation per segment
+                    "lipsync": False,  # it may merge words; captions are text
+                },
+            }
+            body["messages_config"]["receive_realtime_processing_events"] = True
+        return body
 
-    async def _create_session(self) -> tuple[str, str]:
+    async def _create_session(self, targets: frozenset[str]) -> tuple[str, str]:
         """``POST /v2/live``; returns ``(id, url)``.
 
         Raises :class:`SttError` for answers that retrying will not fix, ``_Transient``
@@ -254,7 +345,7 @@ class GladiaSttStream(SttStream):
             response = await self._http.post(
                 f"{self.api_url}/v2/live",
                 headers={"x-gladia-key": self.api_key},
-                json=self._init_body(),
+                json=self._init_body(targets),
             )
         except httpx.HTTPError as exc:
             raise _Transient(f"POST /v2/live failed: {exc!r}") from exc
@@ -298,39 +389,43 @@ class GladiaSttStream(SttStream):
         lane.add_done_callback(self._lanes.discard)
 
     async def _roll_over(self) -> None:
-        """Move new audio to a fresh session before the current one reaches 3 hours.
+        """Move new audio to a fresh session: before the current one reaches 3 hours, or
+        to ask for other translation languages (those wanted when it starts).
 
         Normally the new session opens first and the old one finishes alongside it. If
         Gladia refuses a second concurrent session (429), the switch is sequential: new
         audio waits in a buffer while the old session finishes, then goes to a new one.
         """
+        targets = self.translation_languages
         try:
             try:
-                session_id, url = await self._create_session_patiently()
+                session_id, url = await self._create_session_patiently(targets)
             except SttError as error:
                 if error.code != "rate_limited":
                     raise
                 logger.warning("Gladia has no slot for a rollover session; switching in turn")
-                await self._roll_over_sequentially()
+                await self._roll_over_sequentially(targets)
                 return
         except SttError as error:
             self._fail(error)
             return
-        new = self._switch()
+        new = self._switch(targets)
         new.id, new.url = session_id, url
         self._rollover = None
         self._spawn_lane(new, None)
+        self._roll_for_languages()
 
-    async def _roll_over_sequentially(self) -> None:
+    async def _roll_over_sequentially(self, targets: frozenset[str]) -> None:
         old = self._current
-        new = self._switch()
+        new = self._switch(targets)
         if old is not None and old.lane is not None:
             await asyncio.wait({old.lane})
-        new.id, new.url = await self._create_session_patiently()
+        new.id, new.url = await self._create_session_patiently(targets)
         self._rollover = None
         self._spawn_lane(new, None)
+        self._roll_for_languages()
 
-    def _switch(self) -> _Session:
+    def _switch(self, targets: frozenset[str]) -> _Session:
         """Finish the current session; new audio goes to a new, not yet opened one."""
         old = self._current
         assert old is not None
@@ -340,6 +435,7 @@ class GladiaSttStream(SttStream):
             offset_bytes=old.offset_bytes + old.assigned,
             pending=bytearray(),
             finishing=False,
+            targets=targets,
         )
         old.finishing = True
         old.wake.set()
@@ -347,12 +443,12 @@ class GladiaSttStream(SttStream):
         self.rollovers += 1
         return new
 
-    async def _create_session_patiently(self) -> tuple[str, str]:
+    async def _create_session_patiently(self, targets: frozenset[str]) -> tuple[str, str]:
         """``_create_session``, retrying transient failures until cancelled."""
         delay = self.backoff_initial
         while True:
             try:
-                return await self._create_session()
+                return await self._create_session(targets)
             except _Transient as exc:
                 # A rollover starts minutes before the limit: there is time to retry.
                 logger.warning("Gladia rollover failed (%s); retrying", exc)
@@ -367,6 +463,7 @@ class GladiaSttStream(SttStream):
             offset_bytes=old.offset_bytes + old.acked,
             pending=old.pending,
             finishing=old.finishing,
+            targets=old.targets,
         )
         new.lane = old.lane
         old.pending = bytearray()
@@ -427,7 +524,7 @@ class GladiaSttStream(SttStream):
                 if session.finishing and not session.pending:
                     return  # nothing left that a new session could transcribe
                 try:
-                    session_id, url = await self._create_session()
+                    session_id, url = await self._create_session(session.targets)
                 except _Transient as exc:
                     await back_off(str(exc))
                     continue
@@ -525,6 +622,8 @@ class GladiaSttStream(SttStream):
                 self._on_transcript(session, message["data"])
             elif kind == "audio_chunk" and message.get("acknowledged"):
                 self._on_ack(session, int(message["data"]["byte_range"][1]))
+            elif kind == "translation":
+                self._on_translation(session, message)
             elif kind == "error" or message.get("acknowledged") is False:
                 logger.warning("Gladia reported an error: %s", raw[:500])
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
@@ -559,6 +658,39 @@ class GladiaSttStream(SttStream):
                 start=round(offset + float(utterance["start"]), 3),
                 end=round(offset + float(utterance["end"]), 3),
                 language=str(language),
+            )
+        )
+
+    def _on_translation(self, session: _Session, message: dict[str, Any]) -> None:
+        data, error = message.get("data"), message.get("error")
+        if error or data is None:
+            reason = error.get("message") if isinstance(error, dict) else error
+            logger.warning("Gladia could not translate in %s: %s", session.id, str(reason)[:300])
+            metrics.error("stt_translation")
+            return
+        translated = data["translated_utterance"]
+        text = str(translated.get("text") or "").strip()
+        gladia_id = str(data["utterance_id"])
+        language = str(data.get("target_language") or translated["language"])
+        if not text or (gladia_id, language) in session.translation_ids:
+            return  # empty, or re-sent
+        original = data.get("utterance") or {}
+        offset = session.offset_bytes / self._bytes_per_second
+        start, end = (  # the translation's own times, else the original's
+            offset + float(original[key] if translated.get(key) is None else translated[key])
+            for key in ("start", "end")
+        )
+        session.translation_ids.add((gladia_id, language))
+        self._events.put_nowait(
+            SttTranslation(
+                utterance_id=f"{session.id}:{gladia_id}",  # as the final's: same segment
+                language=language,
+                text=text,
+                start=round(start, 3),
+                end=round(end, 3),
+                source_language=str(
+                    data.get("original_language") or original.get("language") or ""
+                ),
             )
         )
 
