@@ -49,7 +49,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from rooms import metrics
 
-from .base import END_OF_EVENTS, SttError, SttEvent, SttStream, SttTranslation
+from .base import END_OF_EVENTS, SttError, SttStream
+from .gladia_protocol import TRANSLATION_LANGUAGES, init_body, transcript_event, translation_event
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,6 @@ AUTH_MESSAGE = gettext_noop("Gladia rejected the API key")
 RATE_LIMIT_MESSAGE = gettext_noop("Gladia concurrency limit reached, try again later")
 
 Outcome = Literal["done", "dropped", "over"]
-
-_TRANSLATION_CODES = """
-af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi
-hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn
-no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi
-wo yi yo zh
-"""
-TRANSLATION_LANGUAGES = frozenset(_TRANSLATION_CODES.split())
-"""The codes Gladia translates into (its SDK's ``LiveV2TranslationLanguageCode``)."""
 
 
 class _Transient(Exception):
@@ -304,35 +296,12 @@ class GladiaSttStream(SttStream):
             self._rollover = asyncio.create_task(self._roll_over())
 
     def _init_body(self, targets: frozenset[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "encoding": "wav/pcm",
-            "bit_depth": 16,
-            "sample_rate": self.sample_rate,
-            "channels": 1,
-            "language_config": {
-                "languages": self.languages,
-                "code_switching": len(self.languages) != 1,
-            },
-            "messages_config": {
-                "receive_partial_transcripts": True,
-                "receive_final_transcripts": True,
-                # Acks tell which audio the server holds; without them a dropped
-                # socket would silently lose whatever was in flight.
-                "receive_acknowledgments": True,
-            },
-        }
-        if targets:
-            body["realtime_processing"] = {
-                "translation": True,
-                "translation_config": {
-                    "target_languages": sorted(targets),
-                    "model": self.translation_model,
-                    "match_original_utterances": True,  # one translation per segment
-                    "lipsync": False,  # it may merge words; captions are text
-                },
-            }
-            body["messages_config"]["receive_realtime_processing_events"] = True
-        return body
+        return init_body(
+            sample_rate=self.sample_rate,
+            languages=self.languages,
+            targets=targets,
+            translation_model=self.translation_model,
+        )
 
     async def _create_session(self, targets: frozenset[str]) -> tuple[str, str]:
         """``POST /v2/live``; returns ``(id, url)``.
@@ -637,29 +606,20 @@ class GladiaSttStream(SttStream):
             session.sent = max(session.sent, end)
 
     def _on_transcript(self, session: _Session, data: dict[str, Any]) -> None:
-        utterance = data["utterance"]
-        text = str(utterance.get("text") or "").strip()
         gladia_id = str(data["id"])
-        if not text or gladia_id in session.final_ids:
-            return  # empty, or a re-sent final / late partial of a finished utterance
-        is_final = bool(data.get("is_final"))
-        if is_final:
-            session.final_ids.add(gladia_id)
-        offset = session.offset_bytes / self._bytes_per_second
-        # The language Gladia heard; without one, only a session fixed to one language knows
-        # it (with several or none, guessing the first would label the segment wrongly).
-        fixed = self.languages[0] if len(self.languages) == 1 else ""
-        language = utterance.get("language") or fixed
-        self._events.put_nowait(
-            SttEvent(
-                utterance_id=f"{session.id}:{gladia_id}",
-                text=text,
-                is_final=is_final,
-                start=round(offset + float(utterance["start"]), 3),
-                end=round(offset + float(utterance["end"]), 3),
-                language=str(language),
-            )
+        if gladia_id in session.final_ids:
+            return  # a re-sent final / late partial of a finished utterance
+        event = transcript_event(
+            data,
+            session_id=session.id,
+            offset=session.offset_bytes / self._bytes_per_second,
+            languages=self.languages,
         )
+        if event is None:
+            return
+        if event.is_final:
+            session.final_ids.add(gladia_id)
+        self._events.put_nowait(event)
 
     def _on_translation(self, session: _Session, message: dict[str, Any]) -> None:
         data, error = message.get("data"), message.get("error")
@@ -668,31 +628,14 @@ class GladiaSttStream(SttStream):
             logger.warning("Gladia could not translate in %s: %s", session.id, str(reason)[:300])
             metrics.error("stt_translation")
             return
-        translated = data["translated_utterance"]
-        text = str(translated.get("text") or "").strip()
-        gladia_id = str(data["utterance_id"])
-        language = str(data.get("target_language") or translated["language"])
-        if not text or (gladia_id, language) in session.translation_ids:
+        event = translation_event(
+            data, session_id=session.id, offset=session.offset_bytes / self._bytes_per_second
+        )
+        key = (str(data["utterance_id"]), event.language) if event is not None else None
+        if event is None or key in session.translation_ids:
             return  # empty, or re-sent
-        original = data.get("utterance") or {}
-        offset = session.offset_bytes / self._bytes_per_second
-        start, end = (  # the translation's own times, else the original's
-            offset + float(original[key] if translated.get(key) is None else translated[key])
-            for key in ("start", "end")
-        )
-        session.translation_ids.add((gladia_id, language))
-        self._events.put_nowait(
-            SttTranslation(
-                utterance_id=f"{session.id}:{gladia_id}",  # as the final's: same segment
-                language=language,
-                text=text,
-                start=round(start, 3),
-                end=round(end, 3),
-                source_language=str(
-                    data.get("original_language") or original.get("language") or ""
-                ),
-            )
-        )
+        session.translation_ids.add(key)
+        self._events.put_nowait(event)
 
     # --- failure -----------------------------------------------------------------------
 
