@@ -44,6 +44,17 @@ def user_language_set(*, user: User, language: str) -> User:
     return user
 
 
+def caption_language_set(*, user: User, language: str) -> User:
+    """Remember the language ``user`` reads live captions in: "" for the original, else an
+    ISO 639-1 code the caller has checked (``transcription.translation.caption_language_clean``:
+    the list of languages belongs to a higher app)."""
+    if len(language) > User._meta.get_field("caption_language").max_length:  # type: ignore[operator]
+        raise ValueError(f"not a caption language: {language[:20]!r}")
+    user.caption_language = language
+    user.save(update_fields=["caption_language"])
+    return user
+
+
 def user_create(*, email: str, password: str, display_name: str = "") -> User:
     return User.objects.create_user(email=email, password=password, display_name=display_name)
 

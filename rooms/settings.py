@@ -347,6 +347,12 @@ TRANSCRIPTION_COST_PER_MINUTE = env_decimal("TRANSCRIPTION_COST_PER_MINUTE", "0.
 TRANSLATION_COST_PER_MILLION_CHARACTERS = env_decimal(
     "TRANSLATION_COST_PER_MILLION_CHARACTERS", "20"
 )
+# Where the stream cannot translate (not Gladia), the LLM translates finals in ordered batches:
+# up to TRANSLATION_LLM_MAX_BATCH finals or TRANSLATION_LLM_BATCH_SECONDS after the first, one
+# request per target language, each given up (and its batch dropped) after the timeout.
+TRANSLATION_LLM_TIMEOUT_SECONDS = env_float("TRANSLATION_LLM_TIMEOUT_SECONDS", 10.0, minimum=1.0)
+TRANSLATION_LLM_BATCH_SECONDS = env_float("TRANSLATION_LLM_BATCH_SECONDS", 1.0, minimum=0.05)
+TRANSLATION_LLM_MAX_BATCH = env_int("TRANSLATION_LLM_MAX_BATCH", 10, minimum=1)
 # The ISO 4217 code every price and cost is in (both rates above); pages and the admin write
 # amounts with it through rooms.money.format_money ("$0.02"), the API returns it as "currency".
 CURRENCY = env_str("CURRENCY", "USD").upper()

@@ -19,7 +19,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 
+from identity.services import caption_language_set
 from rooms import logging_setup, metrics
+from rooms.errors import DomainError
 from sessions_app.services import (
     ACTIVITY_RESOLUTION,
     participant_connected,
@@ -34,10 +36,17 @@ from sessions_app.ws import (
     SessionSocketMixin,
 )
 from spaces.access import ACCESS_REVOKED
+from spaces.languages import language_label
 from transcription import selectors
 from transcription.live import broadcast
 from transcription.live.fanout import encoded, fanout_for
 from transcription.models import TranscriptionRun
+from transcription.translation import (
+    CAPTION_LANGUAGES,
+    caption_language_clean,
+    segment_translations,
+    translation_via,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +88,10 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         self.sent_audio = False
         self.frame_tokens = float(FRAME_BURST)
         self.frame_clock = time.monotonic()
+        self.caption_language = ""
         self.heard: set[str] | None = None  # finals sent live while a resync is pending
+        # ... and the finals whose translation was, or was in the first history
+        self.heard_translated: set[str] | None = None
         self.touched_at = -ACTIVITY_EVERY
         self.present = False  # this socket counts towards its person's presence
         if not await self.open_session_socket():
@@ -95,16 +107,40 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         await self.fanout.join(self.group, self)
         # After joining the fan-out, so this page hears its own return to the list.
         self.present = await self._presence(participant_connected, session=session)
-        await self.send_json(
-            {"type": "connected", "session": slug, "identity": user.identity, "name": user.name}
-        )
+        # Live captions in this person's language (``docs/transcript-protocol.md``).
+        self.caption_language = user.caption_language
         history, run = await database_sync_to_async(self._history_and_run)()
+        await self.send_json(
+            {
+                "type": "connected",
+                "session": slug,
+                "identity": user.identity,
+                "name": user.name,
+                "captions": self._captions_menu(run),
+            }
+        )
         await self.send_json({"type": "history", "segments": history})
         await self._apply_status(broadcast.status_payload(run), run.control_channel if run else "")
         if run is not None and not run.is_finished:
             self.heard = {segment["utterance_id"] for segment in history}
+            self.heard_translated = {s["utterance_id"] for s in history if s["translation"]}
             self.resync = asyncio.create_task(self._history_again())
         await self.fanout.live(self.group, self)
+
+    def _captions_menu(self, run: TranscriptionRun | None) -> dict[str, Any]:
+        """The caption-language menu: this person's choice, who translates in this session
+        (the current run's provider, else the next run's), the languages offered."""
+        provider = run.provider if run is not None and not run.is_finished else ""
+        with translation.override(self.interface_language or None):
+            choices = sorted(
+                ([code, language_label(code)] for code in CAPTION_LANGUAGES),
+                key=lambda choice: choice[1].casefold(),
+            )
+        return {
+            "language": self.caption_language,
+            "via": translation_via(provider or settings.STT_PROVIDER),
+            "choices": choices,
+        }
 
     async def _history_again(self) -> None:
         """A final broadcast just before the fan-out join and stored just after the history read
@@ -113,14 +149,28 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         await asyncio.sleep(settings.TRANSCRIPTION_FLUSH_SECONDS * 2 + 0.5)
         history, _ = await database_sync_to_async(self._history_and_run)()
         heard, self.heard = self.heard or set(), None
-        missed = [segment for segment in history if segment["utterance_id"] not in heard]
+        translated, self.heard_translated = self.heard_translated or set(), None
+        # Also a translation stored meanwhile and not sent live (the same gap, for it).
+        missed = [
+            segment
+            for segment in history
+            if segment["utterance_id"] not in heard
+            or (segment["translation"] and segment["utterance_id"] not in translated)
+        ]
         if missed and self.group:
             await self.send_json({"type": "history", "segments": missed})
 
     def _history_and_run(self) -> tuple[list[dict[str, Any]], TranscriptionRun | None]:
-        segments = [
-            broadcast.segment_payload(s) for s in selectors.segment_list(session=self.session)
-        ]
+        """The stored finals, each with its translation into this socket's caption language
+        (or None), and the session's current run."""
+        language = self.caption_language
+        translations = segment_translations(session_id=self.session.pk, language=language)
+        segments = []
+        for segment in selectors.segment_list(session=self.session):
+            stored = translations.get(segment.pk)
+            payload = broadcast.segment_payload(segment)
+            payload["translation"] = stored.payload(language) if stored else None
+            segments.append(payload)
         return segments, selectors.run_current(session=self.session)
 
     async def disconnect(self, code: int) -> None:
@@ -215,8 +265,34 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
                 await self._to_run(
                     {"type": "speakers.active", "speakers": speakers, "at": time.time()}
                 )
+        elif kind == "caption_language":
+            await self._on_caption_language(message)
         else:
             await self._reject(CLOSE_MALFORMED)
+
+    async def _on_caption_language(self, message: dict[str, Any]) -> None:
+        """This person reads captions in another language (or the original) from now on."""
+        if set(message) != {"type", "language"}:
+            await self._reject(CLOSE_MALFORMED)
+            return
+        try:
+            language = caption_language_clean(message["language"])
+        except DomainError:
+            await self._reject(CLOSE_MALFORMED)
+            return
+        # Switched before the stored ones are read: a translation made meanwhile comes live.
+        self.caption_language = language
+        stored = await database_sync_to_async(self._caption_language_set)(language)
+        if self.control_channel:
+            # The run reads the languages of the people present again.
+            await self._to_run({"type": "captions.changed"})
+        await self.send_json(
+            {"type": "caption_language", "language": language, "translations": stored}
+        )
+
+    def _caption_language_set(self, language: str) -> list[dict[str, Any]]:
+        caption_language_set(user=self.user, language=language)
+        return selectors.translation_list(session=self.session, language=language)
 
     async def _touch(self) -> None:
         """An open session page is activity: it keeps the session from being ended as
@@ -259,6 +335,19 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
     async def transcript_event(self, event: dict[str, Any]) -> None:
         if self.heard is not None and event["payload"]["is_final"]:
             self.heard.add(event["payload"]["utterance_id"])
+        if self.group:
+            await self.send(text_data=encoded(event))
+
+    async def transcript_translation(self, event: dict[str, Any]) -> None:
+        """A final in one caption language: only to the sockets reading that language."""
+        payload = event["payload"]
+        if self.group and self.caption_language and payload["language"] == self.caption_language:
+            if self.heard_translated is not None:
+                self.heard_translated.add(payload["utterance_id"])
+            await self.send(text_data=encoded(event))
+
+    async def transcript_captions(self, event: dict[str, Any]) -> None:
+        """What the run translates into changed."""
         if self.group:
             await self.send(text_data=encoded(event))
 

@@ -1,9 +1,16 @@
 """Access-checked reads of transcription data; access is the session's (members only)."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from sessions_app.models import VideoSession
-from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
+from transcription.models import (
+    SegmentTranslation,
+    TranscriptionRun,
+    TranscriptionUsage,
+    TranscriptSegment,
+)
 
 
 def run_current(*, session: VideoSession) -> TranscriptionRun | None:
@@ -40,3 +47,19 @@ def providers_for_session(*, session: VideoSession) -> list[str]:
         .values_list("provider", flat=True)
     )
     return list(dict.fromkeys(rows))
+
+
+def translation_list(*, session: VideoSession, language: str) -> list[dict[str, Any]]:
+    """The session's stored translations into ``language``, oldest final first:
+    ``{"utterance_id", "text", "stale"}`` (stale: the original was corrected since)."""
+    if not language:
+        return []
+    rows = (
+        SegmentTranslation.objects.filter(session=session, language=language)
+        .order_by("segment__start_offset", "segment_id")
+        .values_list("segment__utterance_id", "text", "source_revision", "segment__revision")
+    )
+    return [
+        {"utterance_id": utterance_id, "text": text, "stale": source_revision < revision}
+        for utterance_id, text, source_revision, revision in rows
+    ]

@@ -161,12 +161,14 @@ async def test_a_token_authenticates_a_member(member, video_session):
         Client(None, video_session.slug, query=f"token={token}")
     )
 
+    captions = connected.pop("captions")
     assert connected == {
         "type": "connected",
         "session": video_session.slug,
         "identity": member.identity,
         "name": member.name,
     }
+    assert captions["language"] == ""
     assert history == {"type": "history", "segments": []}
     assert status["status"] == "NONE"
 
@@ -730,6 +732,7 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "confidence": None,
             "words": None,
             "revision": 0,
+            "translation": None,
         },
         {
             "utterance_id": "u-2",
@@ -743,6 +746,7 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "confidence": None,
             "words": None,
             "revision": 0,
+            "translation": None,
         },
         {
             "utterance_id": "u-3",
@@ -756,6 +760,7 @@ async def test_a_connected_client_gets_the_stored_finals_oldest_first(
             "confidence": None,
             "words": None,
             "revision": 0,
+            "translation": None,
         },
     ]
     assert status["status"] == "STOPPED"

@@ -11,10 +11,16 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 from transcription.models import TranscriptionRun, TranscriptSegment
+from transcription.translation import translation_via
 
 logger = logging.getLogger(__name__)
+
+CAPTIONS_TTL_SECONDS = 24 * 3600
+"""How long the captions of a run are kept for the pages that connect while it runs (a run is
+stopped long before: a session ends after hours of inactivity)."""
 
 
 def session_group(session_id: int) -> str:
@@ -38,7 +44,51 @@ def segment_payload(segment: TranscriptSegment) -> dict[str, Any]:
     }
 
 
-def status_payload(run: TranscriptionRun | None) -> dict[str, Any]:
+def _captions_key(run_id: int) -> str:
+    return f"transcription:captions:{run_id}"
+
+
+def captions_payload(
+    languages: set[str] | frozenset[str], since: dict[str, float], via: str
+) -> dict[str, Any]:
+    """What a run translates into: the targets, since when (session seconds), and by whom."""
+    return {
+        "languages": sorted(languages),
+        "since": {language: since[language] for language in sorted(since)},
+        "via": via,
+    }
+
+
+def captions_save(run_id: int, captions: dict[str, Any]) -> None:
+    """Remember what ``run_id`` translates into (the shared cache: a run may execute in another
+    process than the sockets that report it), for ``status_payload``."""
+    cache.set(_captions_key(run_id), captions, CAPTIONS_TTL_SECONDS)
+
+
+def captions_saved(run_id: int) -> dict[str, Any] | None:
+    """What ``captions_save`` last saved for ``run_id`` (None: nothing, or the cache is away)."""
+    try:
+        saved = cache.get(_captions_key(run_id))
+    except Exception:
+        logger.warning("captions of run %s not read (cache)", run_id)
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def captions_of(run: TranscriptionRun) -> dict[str, Any] | None:
+    """The captions of ``run`` while it is unfinished (None once finished): what its runner
+    saved, else nothing yet (no languages) translated by whoever would translate it."""
+    if run.is_finished:
+        return None
+    return captions_saved(run.pk) or captions_payload(set(), {}, translation_via(run.provider))
+
+
+_READ = object()
+
+
+def status_payload(run: TranscriptionRun | None, captions: Any = _READ) -> dict[str, Any]:
+    """The ``transcription_status`` of ``run``; ``captions`` as the runner knows them, else
+    read (``captions_of``)."""
     if run is None:
         return {
             "type": "transcription_status",
@@ -48,6 +98,7 @@ def status_payload(run: TranscriptionRun | None) -> dict[str, Any]:
             "provider": None,
             "error": None,
             "error_code": None,
+            "captions": None,
         }
     return {
         "type": "transcription_status",
@@ -57,16 +108,18 @@ def status_payload(run: TranscriptionRun | None) -> dict[str, Any]:
         "provider": run.provider,
         "error": run.error or None,
         "error_code": run.error_code or None,
+        "captions": captions_of(run) if captions is _READ or run.is_finished else captions,
     }
 
 
-async def send_status(session_id: int, run: TranscriptionRun | None) -> None:
-    """Tell the session's clients about a run; consumers also learn its control channel."""
+async def send_status(session_id: int, run: TranscriptionRun | None, captions: Any = _READ) -> None:
+    """Tell the session's clients about a run; consumers also learn its control channel.
+    The runner passes its ``captions``; other callers (in a thread) let them be read."""
     await get_channel_layer().group_send(
         session_group(session_id),
         {
             "type": "transcription.status",
-            "payload": status_payload(run),
+            "payload": status_payload(run, captions),
             "control_channel": run.control_channel if run is not None else "",
         },
     )
@@ -77,7 +130,8 @@ def send_status_sync(session_id: int, run: TranscriptionRun | None) -> None:
     pages read the status again when they (re)connect; Redis being away must not fail the
     request that made it."""
     try:
-        async_to_sync(send_status)(session_id, run)
+        captions = captions_of(run) if run is not None else None
+        async_to_sync(send_status)(session_id, run, captions)
     except Exception:
         logger.warning("status of run %s not broadcast (channel layer)", run.pk if run else None)
 
@@ -85,6 +139,22 @@ def send_status_sync(session_id: int, run: TranscriptionRun | None) -> None:
 async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
     await get_channel_layer().group_send(
         session_group(session_id), {"type": "transcript.event", "payload": payload}
+    )
+
+
+async def send_translation(session_id: int, payload: dict[str, Any]) -> None:
+    """A final in one caption language: consumers pass it only to sockets reading that
+    language (``payload["language"]``)."""
+    await get_channel_layer().group_send(
+        session_group(session_id), {"type": "transcript.translation", "payload": payload}
+    )
+
+
+async def send_captions(session_id: int, captions: dict[str, Any]) -> None:
+    """What the run translates into changed (``captions_payload``): to every socket."""
+    await get_channel_layer().group_send(
+        session_group(session_id),
+        {"type": "transcript.captions", "payload": {"type": "captions", **captions}},
     )
 
 

@@ -3,6 +3,8 @@
     source (PCM16LE 16 kHz mono) -> STT stream -> speaker attribution
         -> broadcast partials and finals to the session group -> batched upsert of finals
         -> usage meter
+    finals -> translations into the listeners' caption languages (the stream's own, or the
+        LLM's) -> broadcast, batched upsert, translation meter (``transcription.live.translate``)
 
 One ``RunPipeline`` runs in one event loop (a Daphne process in embedded mode, a Celery ingest
 worker in distributed mode). It listens on its own channel-layer channel for audio frames,
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,8 +35,9 @@ from transcription.live.batching import RunBatcher
 from transcription.live.ingest import BYTES_PER_SECOND, RtmpIngest
 from transcription.live.server_source import ServerSourceMixin, SourceFailure
 from transcription.live.store import FinalSegment
-from transcription.live.stt import SttError, SttEvent, SttStream, open_stream
+from transcription.live.stt import SttError, SttEvent, SttStream, SttTranslation, open_stream
 from transcription.live.ticker import Ticker
+from transcription.live.translate import CaptionsMixin
 from transcription.models import TranscriptionRun
 from transcription.usage import limits, metering
 from transcription.usage.metering import UsageCounters
@@ -42,19 +46,23 @@ logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
 
 
-def stream_for(run: TranscriptionRun) -> SttStream:
-    """The STT stream a run uses, from settings (the provider is recorded on the run)."""
+def stream_for(run: TranscriptionRun, translation_languages: Iterable[str] = ()) -> SttStream:
+    """The STT stream a run uses, from settings (the provider is recorded on the run);
+    ``translation_languages``: the first targets of a stream that translates."""
     if run.provider == "gladia":
         return open_stream(
             "gladia",
             languages=list(run.languages),
+            translation_languages=translation_languages,
             api_key=settings.GLADIA_API_KEY,
             api_url=settings.GLADIA_API_URL,
         )
-    return open_stream(run.provider, languages=list(run.languages))
+    return open_stream(
+        run.provider, languages=list(run.languages), translation_languages=translation_languages
+    )
 
 
-class RunPipeline(ServerSourceMixin):
+class RunPipeline(CaptionsMixin, ServerSourceMixin):
     """Runs one TranscriptionRun until it is stopped or fails. Use ``await run()`` once."""
 
     def __init__(self, run: TranscriptionRun, *, stream: SttStream | None = None) -> None:
@@ -90,6 +98,7 @@ class RunPipeline(ServerSourceMixin):
         # Session time (seconds since the session started) of stream time 0.
         self.offset = 0.0
         self._log_extra = {"session": self.slug, "run": self.run_id}
+        self.captions_init(run)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -106,7 +115,9 @@ class RunPipeline(ServerSourceMixin):
             return
         self._run = run
         try:
-            stream = self._stream or stream_for(run)
+            targets = await self.captions_resume()
+            stream = self._stream or stream_for(run, targets)
+            await self.captions_stream(stream, targets)
             await stream.start()
         except SttError as exc:
             logger.warning("run %s: provider refused to start: %s", self.run_id, exc.message)
@@ -134,7 +145,8 @@ class RunPipeline(ServerSourceMixin):
         self._run = await database_sync_to_async(self._load_run)()
         self.batcher = RunBatcher.current()
         self.batcher.register(self)
-        await broadcast.send_status(self.session_id, self._run)
+        await self.captions_started()
+        await broadcast.send_status(self.session_id, self._run, self.captions())
         logger.info("run %s active (mode %s, provider %s)", self.run_id, self.mode, run.provider)
 
         error_code, error = "", ""
@@ -186,6 +198,7 @@ class RunPipeline(ServerSourceMixin):
             await asyncio.wait_for(events_task, timeout=settings.TRANSCRIPTION_DRAIN_SECONDS)
         if not events_task.done():
             events_task.cancel()
+        await self.captions_close()
         self.counters.reconnect_count = self._reconnect_base + stream.reconnects
         await self._settle(error_code=error_code, error=error)
 
@@ -257,7 +270,7 @@ class RunPipeline(ServerSourceMixin):
             return True
         if run is None:
             return False
-        await broadcast.send_status(self.session_id, run)
+        await broadcast.send_status(self.session_id, run, self.captions())
         logger.info("run %s handed off: this process is shutting down", self.run_id)
         return True
 
@@ -267,7 +280,7 @@ class RunPipeline(ServerSourceMixin):
         run = await database_sync_to_async(store.run_finish)(
             run_id=self.run_id, control_channel=self.channel, error_code=error_code, error=error
         )
-        await broadcast.send_status(self.session_id, run)
+        await broadcast.send_status(self.session_id, run, self.captions())
         logger.info("run %s finished: %s %s", self.run_id, run.status, error)
 
     # --- loops ----------------------------------------------------------------------------
@@ -305,6 +318,8 @@ class RunPipeline(ServerSourceMixin):
                 self._on_active_speakers(message)
             elif kind == "run.stop":
                 self.stop_requested.set()
+            elif kind == "captions.changed":
+                self.captions_nudged()
 
     async def _refuse_sender(self, source: str, name: str) -> None:
         """Tell the session, once per sender, that a microphone over the limit is not mixed."""
@@ -358,7 +373,10 @@ class RunPipeline(ServerSourceMixin):
 
     async def _events_loop(self, stream: SttStream) -> None:
         async for event in stream.events():
-            await self._on_event(event)
+            if isinstance(event, SttTranslation):
+                await self.on_translation(event, source="gladia")
+            else:
+                await self._on_event(event)
 
     async def _on_event(self, event: SttEvent) -> None:
         speaker = self.timeline.attribute(event.start, event.end)
@@ -420,6 +438,7 @@ class RunPipeline(ServerSourceMixin):
                     words=words,
                 )
             )
+            self.captions_final(event)
         else:
             self.counters.partial_count += 1
         try:

@@ -1,4 +1,5 @@
-"""Writes of a running run: claiming it, its heartbeat and hand-off, its finals.
+"""Writes of a running run: claiming it, its heartbeat and hand-off, its finals and their
+translations, and the caption languages it translates into.
 
 The pipeline (``transcription.live.pipeline``) and its batcher call these from their event loop
 through ``database_sync_to_async``. Starting and stopping runs is ``transcription.services``.
@@ -7,7 +8,7 @@ through ``database_sync_to_async``. Starting and stopping runs is ``transcriptio
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +20,14 @@ from sessions_app.models import Participant, VideoSession
 from transcription.events import speech_stored
 from transcription.live import transitions
 from transcription.live.launch import launch_elsewhere
-from transcription.models import TranscriptionRun, TranscriptionUsage, TranscriptSegment
+from transcription.models import (
+    SegmentTranslation,
+    TranscriptionRun,
+    TranscriptionUsage,
+    TranscriptSegment,
+)
 from transcription.usage.metering import usage_finalize
+from transcription.usage.translation_meter import TranslationCounts, translation_checkpoint
 
 logger = logging.getLogger(__name__)
 S = TranscriptionRun.Status
@@ -232,3 +239,103 @@ def _segments_write(finals: list[FinalSegment]) -> None:
             "words",
         ],
     )
+
+
+# --- translations ---------------------------------------------------------------------------
+
+
+def caption_languages(*, session_ids: Collection[int]) -> dict[int, set[str]]:
+    """The caption languages chosen by the people present in each session (one query for all):
+    participants who have not left, whose user picked a language other than the original."""
+    if not session_ids:
+        return {}
+    rows = (
+        Participant.objects.filter(
+            session_id__in=session_ids, left_at__isnull=True, user__isnull=False
+        )
+        .exclude(user__caption_language="")
+        .values_list("session_id", "user__caption_language")
+        .distinct()
+    )
+    languages: dict[int, set[str]] = {}
+    for session_id, language in rows:
+        languages.setdefault(session_id, set()).add(language)
+    return languages
+
+
+@dataclass(frozen=True, slots=True)
+class FinalTranslation:
+    """A final in one more language, as the provider (or the LLM) translated it live."""
+
+    session_id: int
+    run_id: int
+    utterance_id: str
+    language: str
+    text: str
+    source: str  # SegmentTranslation.Source: "gladia" | "llm"
+
+
+def translations_upsert(*, translations: list[FinalTranslation]) -> list[FinalTranslation]:
+    """Store ``translations`` (of any sessions) in one statement, one row per segment and
+    language: a translation sent again replaces the text. Returns those whose final is not
+    stored yet (the caller keeps them for a later round).
+
+    A live translation is of the text as recognised, revision 0 of its segment: once people
+    corrected the original it is stale (``source_revision`` < ``revision``). A translation made
+    from a corrected text (re-translated, ``source_revision`` > 0) is never replaced by a live
+    one sent again.
+    """
+    if not translations:
+        return []
+    latest = {(t.session_id, t.utterance_id, t.language): t for t in translations}
+    stored = TranscriptSegment.objects.filter(
+        session_id__in={t.session_id for t in latest.values()},
+        utterance_id__in={t.utterance_id for t in latest.values()},
+    ).values_list("session_id", "utterance_id", "id")
+    segments = {(session_id, utterance_id): pk for session_id, utterance_id, pk in stored}
+    waiting = [t for t in latest.values() if (t.session_id, t.utterance_id) not in segments]
+    found = [t for t in latest.values() if (t.session_id, t.utterance_id) in segments]
+    if not found:
+        return waiting
+    kept = set(
+        SegmentTranslation.objects.filter(
+            segment_id__in={segments[(t.session_id, t.utterance_id)] for t in found},
+            source_revision__gt=0,
+        ).values_list("segment_id", "language")
+    )
+    rows = [
+        SegmentTranslation(
+            session_id=t.session_id,
+            segment_id=segments[(t.session_id, t.utterance_id)],
+            language=t.language,
+            text=t.text,
+            source=t.source,
+            source_revision=0,
+        )
+        for t in found
+        if (segments[(t.session_id, t.utterance_id)], t.language) not in kept
+    ]
+    if rows:
+        SegmentTranslation.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["segment", "language"],
+            update_fields=["text", "source", "source_revision", "updated_at"],
+        )
+    return waiting
+
+
+def translations_checkpoint(
+    *,
+    meters: Mapping[int, tuple[str, Mapping[str, TranslationCounts]]],
+    owners: dict[int, str],
+) -> None:
+    """Persist the translation meters of several runs (run id -> (provider, totals per
+    language)), of the runs this runner still holds (``owners``, as ``runs_heartbeat``)."""
+    meters = {run_id: meter for run_id, meter in meters.items() if meter[1]}
+    if not meters:
+        return
+    held = TranscriptionRun.objects.filter(transitions.held_by(owners), pk__in=meters)
+    for run_id in held.values_list("pk", flat=True):
+        provider, counts = meters[run_id]
+        translation_checkpoint(run_id=run_id, provider=provider, counts=counts)
