@@ -1,5 +1,6 @@
 // Live transcript sidebar: the transcript WebSocket (docs/transcript-protocol.md), the
-// Start/Stop transcription buttons and, in browser mode (no LiveKit), the microphone audio.
+// Start/Stop transcription buttons, the caption language (translated finals, the original on
+// hover or for the whole sidebar) and, in browser mode (no LiveKit), the microphone audio.
 (function () {
   "use strict";
 
@@ -16,6 +17,10 @@
   const jumpButton = document.getElementById("transcript-jump");
   const startButton = document.getElementById("btn-transcription-start");
   const stopButton = document.getElementById("btn-transcription-stop");
+  const captionSelect = document.getElementById("caption-language");
+  const originalToggle = document.getElementById("captions-show-original");
+  const captionsNote = document.getElementById("captions-note");
+  const captionsHelp = document.getElementById("captions-help");
 
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 10000;
@@ -45,7 +50,7 @@
   const percent = new Intl.NumberFormat(pageLanguage, { style: "percent" });
   const languageNames = new Intl.DisplayNames([pageLanguage], { type: "language" });
 
-  const lines = new Map(); // utterance_id → {el, start, final}
+  const lines = new Map(); // utterance_id → {el, start, final, segment}
   // The languages of the finals seen so far (history included): with more than one, every line
   // shows its language. Partials do not count: their language may still change.
   const languages = new Set();
@@ -64,6 +69,11 @@
   let activeSpeakers = null;
   let follow = true;
   let scrollQueued = false;
+  // Captions: the language this socket reads ("" = as spoken), its stored and live
+  // translations by utterance_id ({text, stale}), and when each language started in the run.
+  const captions = { language: "", via: null, names: new Map(), since: {} };
+  const translations = new Map();
+  let wantedLanguage = null; // chosen while the socket was closed: sent on the next connect
   const pendingFrames = [];
   const sendTimes = [];
   Rooms.transcriptStats = { framesSent: 0, framesDropped: 0, bytesSent: 0 };
@@ -95,6 +105,39 @@
       text.lang = language;
     }
     tagLanguage(el);
+    fillCaption(el, segment);
+  }
+
+  /** A final's translation into the caption language, when there is one: shown instead of
+   * the text as spoken (which stays in `.text`, for corrections and "Show original"). */
+  function fillCaption(el, segment) {
+    const partial = el.classList.contains("partial");
+    const known = partial ? null : translations.get(el.dataset.utteranceId);
+    let caption = el.querySelector(".caption");
+    el.classList.toggle("translated", Boolean(known));
+    if (!known) {
+      if (caption) caption.remove();
+      return;
+    }
+    if (!caption) {
+      caption = document.createElement("span");
+      caption.className = "caption";
+      el.insertBefore(caption, el.querySelector(".text"));
+    }
+    caption.textContent = known.text;
+    caption.lang = captions.language;
+    caption.classList.toggle("stale", Boolean(known.stale));
+    let title = interpolate(gettext("Original: %(text)s"), { text: segment.text || "" }, true);
+    if (known.stale) {
+      title += `\n${gettext("The original was corrected after this translation.")}`;
+    }
+    caption.title = title;
+  }
+
+  function refillCaptions() {
+    for (const line of lines.values()) {
+      if (line.final) fillCaption(line.el, line.segment);
+    }
   }
 
   /** The line's language as a short tag ("RU", its name on hover), in multilingual sessions. */
@@ -176,8 +219,14 @@
   function applyUpdate(segment) {
     const known = lines.get(segment.utterance_id);
     if (!known || !known.final) return;
+    // The translation shown was made of the text before this correction.
+    const translation = translations.get(segment.utterance_id);
+    if (translation && (segment.revision || 0) > Number(known.el.dataset.rev || 0)) {
+      translation.stale = true;
+    }
+    known.segment = { ...known.segment, ...segment };
     if (known.editor) known.editor.notice(segment);
-    else fillLine(known.el, segment);
+    else fillLine(known.el, known.segment);
   }
 
   // --- Correcting a final from the sidebar (text only; speakers on the finished page) -----------
@@ -206,7 +255,7 @@
       hint.remove();
       textNode.hidden = false;
       line.editor = null;
-      if (segment) fillLine(el, segment);
+      if (segment) applyUpdate(segment);
     };
     line.editor = {
       notice(segment) {
@@ -281,16 +330,20 @@
     const start = Number(segment.start) || 0;
     const known = lines.get(id);
     if (known && known.final) {
+      // A history after a reconnect may carry a translation that arrived while away.
+      if (rememberTranslation(id, segment.translation)) fillCaption(known.el, known.segment);
       // A final changes only when people correct it (a reconnect's history may carry that).
       if ((segment.revision || 0) > Number(known.el.dataset.rev || 0)) applyUpdate(segment);
       return;
     }
     if (segment.is_final) {
       noteLanguage(segment);
+      rememberTranslation(id, segment.translation);
       if (known) known.el.remove();
       const el = createLine(segment, true);
-      lines.set(id, { el, start, final: true });
+      lines.set(id, { el, start, final: true, segment });
       insertSorted(finalsList, el, start);
+      updateCaptionsNote();
     } else if (known) {
       fillLine(known.el, segment);
       if (start !== known.start) {
@@ -300,7 +353,7 @@
       }
     } else {
       const el = createLine(segment, false);
-      lines.set(id, { el, start, final: false });
+      lines.set(id, { el, start, final: false, segment });
       insertSorted(partialsList, el, start);
     }
     queueScroll();
@@ -321,6 +374,133 @@
     finalsList.setAttribute("aria-live", "off");
     for (const segment of segments) upsert({ ...segment, is_final: true });
     setTimeout(() => finalsList.setAttribute("aria-live", "polite"), 250);
+  }
+
+  // --- Captions: the caption language, translations, "Show original" ----------------------------
+
+  /** A `history` segment's translation (only ever in this socket's caption language). */
+  function rememberTranslation(id, translation) {
+    if (!translation || typeof translation.text !== "string" || !translation.text) return false;
+    if (translation.language !== captions.language) return false;
+    translations.set(id, { text: translation.text, stale: Boolean(translation.stale) });
+    return true;
+  }
+
+  function languageLabel(code) {
+    return captions.names.get(code) || languageName(code);
+  }
+
+  /** `connected.captions`: the menu's choices, this person's saved choice, who translates. */
+  function setupCaptions(info) {
+    if (!captionSelect || !info || typeof info !== "object") return;
+    if (Array.isArray(info.choices)) {
+      const choices = info.choices.filter((c) => Array.isArray(c) && typeof c[0] === "string");
+      captions.names = new Map(choices.map((c) => [c[0], String(c[1] || c[0])]));
+      const chosen = typeof info.language === "string" ? info.language : "";
+      if (chosen && !captions.names.has(chosen)) captions.names.set(chosen, languageName(chosen));
+      while (captionSelect.options.length > 1) captionSelect.remove(1);
+      for (const [code, name] of captions.names) captionSelect.add(new Option(name, code));
+    }
+    captions.via = typeof info.via === "string" ? info.via : "";
+    const translating = captions.via !== "";
+    captionSelect.disabled = !translating;
+    if (captionsHelp) captionsHelp.hidden = translating;
+    const saved = typeof info.language === "string" ? info.language : "";
+    if (wantedLanguage !== null && wantedLanguage !== saved && translating) {
+      captionSelect.value = wantedLanguage;
+      sendJson({ type: "caption_language", language: wantedLanguage });
+    } else {
+      setCaptionLanguage(saved, null);
+    }
+    wantedLanguage = null;
+  }
+
+  /** The server confirmed the caption language (with its stored translations, or null when
+   * they arrive with the history). */
+  function setCaptionLanguage(language, stored) {
+    const changed = language !== captions.language;
+    captions.language = language;
+    if (captionSelect) captionSelect.value = language;
+    if (changed || stored) translations.clear();
+    if (Array.isArray(stored)) {
+      for (const item of stored) {
+        if (!item || typeof item.utterance_id !== "string") continue;
+        if (typeof item.text !== "string" || !item.text) continue;
+        translations.set(item.utterance_id, { text: item.text, stale: Boolean(item.stale) });
+      }
+    }
+    root.dataset.captionLanguage = language;
+    if (originalToggle) {
+      originalToggle.disabled = !language;
+      originalToggle.closest(".captions-original").hidden = !language;
+    }
+    updateDownloads();
+    refillCaptions();
+    updateCaptionsNote();
+  }
+
+  function applyTranslation(message) {
+    if (typeof message.utterance_id !== "string" || typeof message.text !== "string") return;
+    if (message.language !== captions.language || !message.text) return;
+    translations.set(message.utterance_id, { text: message.text, stale: false });
+    const line = lines.get(message.utterance_id);
+    if (line && line.final) {
+      fillCaption(line.el, line.segment);
+      queueScroll();
+    }
+  }
+
+  /** `captions` (or a status's `captions`): the languages the run translates, since when. */
+  function applyCaptions(info) {
+    captions.since = info && typeof info.since === "object" && info.since ? info.since : {};
+    updateCaptionsNote();
+  }
+
+  /** Lines said before the chosen language started stay as spoken: say so, once. */
+  function updateCaptionsNote() {
+    if (!captionsNote) return;
+    const language = captions.language;
+    const since = language ? Number(captions.since[language]) : NaN;
+    let earlier = false;
+    if (Number.isFinite(since)) {
+      for (const line of lines.values()) {
+        if (line.final && line.start < since && !translations.has(line.el.dataset.utteranceId)) {
+          earlier = true;
+          break;
+        }
+      }
+    }
+    const text = earlier
+      ? interpolate(
+          gettext("%(language)s captions start at %(time)s; earlier lines stay as spoken."),
+          { language: languageLabel(language), time: formatTime(since) },
+          true
+        )
+      : "";
+    if (captionsNote.textContent !== text) captionsNote.textContent = text;
+    captionsNote.hidden = !text;
+  }
+
+  /** The sidebar's downloads come in the caption language too. */
+  function updateDownloads() {
+    for (const link of root.querySelectorAll(".transcript-downloads a")) {
+      if (!link.dataset.base) link.dataset.base = link.getAttribute("href");
+      const query = captions.language ? `?lang=${encodeURIComponent(captions.language)}` : "";
+      link.setAttribute("href", link.dataset.base + query);
+    }
+  }
+
+  if (captionSelect) {
+    captionSelect.addEventListener("change", () => {
+      const language = captionSelect.value;
+      if (open) sendJson({ type: "caption_language", language });
+      else wantedLanguage = language;
+    });
+  }
+  if (originalToggle) {
+    originalToggle.addEventListener("change", () => {
+      root.classList.toggle("show-original", originalToggle.checked);
+    });
   }
 
   // --- Scrolling: follow the bottom only while the reader is there ------------------------------
@@ -408,6 +588,7 @@
 
   function applyStatus(message) {
     const previous = status.status;
+    if ("captions" in message) applyCaptions(message.captions);
     status = {
       status: message.status,
       mode: message.mode || null,
@@ -511,6 +692,7 @@
     }
     switch (message.type) {
       case "connected":
+        setupCaptions(message.captions);
         if (activeSpeakers) sendJson({ type: "active_speakers", speakers: activeSpeakers });
         document.dispatchEvent(new CustomEvent("rooms:transcript-connected"));
         break;
@@ -533,6 +715,18 @@
         break;
       case "segment_updated":
         applyUpdate(message);
+        break;
+      case "caption_language":
+        if (typeof message.language === "string") {
+          const stored = Array.isArray(message.translations) ? message.translations : [];
+          setCaptionLanguage(message.language, stored);
+        }
+        break;
+      case "translation":
+        applyTranslation(message);
+        break;
+      case "captions":
+        applyCaptions(message);
         break;
       case "error":
         showError(errorText(message));

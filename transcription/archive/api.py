@@ -1,4 +1,5 @@
-"""Transcript downloads: ``/api/sessions/<slug>/transcript.<fmt>`` or ``…/transcript?format=``."""
+"""Transcript downloads: ``/api/sessions/<slug>/transcript.<fmt>`` or ``…/transcript?format=``;
+``?lang=ru`` gives the file in a caption language (translations where stored, else as spoken)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,25 @@ from rest_framework.views import APIView
 from rooms.errors import DomainError
 from sessions_app.selectors import session_get_for_user
 from transcription.archive import exports, transcript
+from transcription.translation import caption_language_clean
 
 
 class UnknownFormat(DomainError):
     code = "unknown_format"
     status = 400
+
+
+_LANG_PARAMETER = OpenApiParameter(
+    "lang",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    description=(
+        "A caption language (ISO 639-1, e.g. `ru`): each segment's stored translation into it, "
+        "the original where it has none (labelled with its language). Empty or absent: the "
+        "transcript as spoken. Not a language code: 400 `language_invalid`."
+    ),
+)
 
 
 class _FormatIsTheFile(BaseContentNegotiation):
@@ -56,12 +71,15 @@ class _TranscriptFileView(APIView):
             else:
                 message = _("No transcript format given: choose one of %(choices)s.")
             raise UnknownFormat(message % {"format": name[:20], "choices": choices})
+        language = caption_language_clean(request.query_params.get("lang", ""))
         body = export.render(
-            transcript.export_cues(session=session), transcript.export_meta(session=session)
+            transcript.export_cues(session=session, language=language),
+            transcript.export_meta(session=session, language=language),
         )
         response = HttpResponse(body.encode("utf-8"), content_type=export.content_type)
+        suffix = f".{language}" if language else ""
         response["Content-Disposition"] = (
-            f'attachment; filename="{session.slug}.{export.extension}"'
+            f'attachment; filename="{session.slug}{suffix}.{export.extension}"'
         )
         return response
 
@@ -79,7 +97,8 @@ class TranscriptExportApi(_TranscriptFileView):
                 required=True,
                 enum=list(exports.FORMATS),
                 description="The file format.",
-            )
+            ),
+            _LANG_PARAMETER,
         ],
         responses=_FILE_RESPONSES,
     )
@@ -99,7 +118,8 @@ class TranscriptFileApi(_TranscriptFileView):
                 OpenApiParameter.PATH,
                 enum=list(exports.FORMATS),
                 description="The file format.",
-            )
+            ),
+            _LANG_PARAMETER,
         ],
         responses=_FILE_RESPONSES,
     )

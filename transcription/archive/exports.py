@@ -9,6 +9,11 @@ active language, so a download comes in its requester's language; the JSON docum
 values stay machine-readable (ISO dates, language codes). Where the transcript is in more than
 one language, every cue of the text formats starts with its language (``[ru] …``) and a turn
 ends where the language changes; the JSON export always gives each segment's own language.
+
+An export in a caption language (``TranscriptMeta.language``) gives each final's translation
+into it where one is stored, and the original where none is: then every cue is labelled with
+its language, so a line as spoken is never taken for a translation, and TXT, Markdown and
+WebVTT say so in their heading. The JSON export gives each segment's original beside it.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_noop as noop
+
+from spaces.languages import language_label
 
 # The label of speech attributed to nobody, as stored and in English; unknown_speaker() is the
 # label in the active language.
@@ -45,6 +52,25 @@ class Cue:
     """Recognised words with their times and confidences; None once people corrected it."""
     revision: int = 0
     """How many times people corrected this segment (text or speaker)."""
+    original: str | None = None
+    """The text as spoken when ``text`` is a translation (into ``language``); else None."""
+    original_language: str = ""
+    stale: bool = False
+    """A translation made before the original's last correction."""
+
+
+def translated_cue(cue: Cue, *, text: str, language: str, stale: bool) -> Cue:
+    """``cue`` showing its translation into ``language``."""
+    return replace(
+        cue,
+        text=one_line(text),
+        language=language,
+        original=cue.text,
+        original_language=cue.language,
+        stale=stale,
+        words=None,
+        confidence=None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +92,8 @@ class TranscriptMeta:
     space: str
     started_at: datetime | None
     ended_at: datetime | None
+    language: str = ""
+    """The caption language the export is in; "" for the transcript as spoken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +114,63 @@ def speaker_label(name: str | None) -> str:
     return name or unknown_speaker()
 
 
-def shows_languages(cues: Iterable[Cue]) -> bool:
-    """Whether the transcript is in more than one language (finals that name different
-    languages): then each cue of the text formats is labelled with its own."""
+def shows_languages(cues: Iterable[Cue], meta: TranscriptMeta | None = None) -> bool:
+    """Whether each cue of the text formats is labelled with its language: the transcript is
+    in more than one (finals that name different languages), or it is an export in a caption
+    language with some finals as spoken."""
+    cues = list(cues)
+    if meta is not None and any(_as_spoken(cue, meta) for cue in cues):
+        return True
     return len({cue.language for cue in cues if cue.language}) > 1
+
+
+def _as_spoken(cue: Cue, meta: TranscriptMeta) -> bool:
+    """In an export in a caption language: a final shown as spoken in another language."""
+    return bool(meta.language) and cue.original is None and cue.language != meta.language
 
 
 def language_tag(language: str) -> str:
     """``[ru]`` before a cue's text; nothing for a cue whose language is unknown."""
     return f"[{language}] " if language else ""
+
+
+def cue_tag(language: str, meta: TranscriptMeta | None) -> str:
+    """The label of a cue or turn in ``language``: ``[ru]``; in an export in a caption
+    language, speech in an unknown language (never a translation) is labelled "original"."""
+    if not language and meta is not None and meta.language:
+        return f"[{gettext('original')}] "
+    return language_tag(language)
+
+
+def translation_note(cues: list[Cue], meta: TranscriptMeta) -> str:
+    """What the heading of an export in a caption language says about it; "" for one as
+    spoken."""
+    if not meta.language:
+        return ""
+    name = language_label(meta.language)
+    untranslated = sum(_as_spoken(cue, meta) for cue in cues)
+    stale = sum(cue.stale for cue in cues)
+    parts = [gettext("Translated into %(language)s.") % {"language": name}]
+    if untranslated:
+        parts.append(
+            ngettext(
+                "%(count)s line has no translation and is as spoken, marked with its language.",
+                "%(count)s lines have no translation and are as spoken, marked with their "
+                "language.",
+                untranslated,
+            )
+            % {"count": untranslated}
+        )
+    if stale:
+        parts.append(
+            ngettext(
+                "%(count)s translation is older than a correction of its original.",
+                "%(count)s translations are older than a correction of their original.",
+                stale,
+            )
+            % {"count": stale}
+        )
+    return " ".join(parts)
 
 
 def one_line(text: str) -> str:
@@ -209,11 +285,11 @@ def to_srt(cues: list[Cue], meta: TranscriptMeta | None = None) -> str:
     The text is one line (a blank line would end the cue) and ``-->`` becomes "→" so no text
     line can be read as a timing line.
     """
-    labelled = shows_languages(cues)
+    labelled = shows_languages(cues, meta)
     blocks = []
     for number, cue in enumerate(cues, start=1):
         start, end = _cue_ms(cue)
-        tag = language_tag(cue.language) if labelled else ""
+        tag = cue_tag(cue.language, meta) if labelled else ""
         text = f"{cue.speaker}: {tag}{cue.text}".replace("-->", "→")
         blocks.append(f"{number}\n{srt_time(start)} --> {srt_time(end)}\n{text}\n\n")
     return "".join(blocks)
@@ -228,11 +304,15 @@ def _vtt_escape(text: str) -> str:
 def to_vtt(cues: list[Cue], meta: TranscriptMeta | None = None) -> str:
     """WebVTT: ``HH:MM:SS.mmm`` times and the speaker as a voice span ``<v Name>`` (then
     ``[ru]`` before the text in a transcript of several languages)."""
-    labelled = shows_languages(cues)
+    labelled = shows_languages(cues, meta)
     parts = ["WEBVTT\n\n"]
+    note = translation_note(cues, meta) if meta is not None else ""
+    if note:
+        # A comment block: players skip it. "-->" cannot occur in it.
+        parts.append(f"NOTE\n{note.replace('-->', '→')}\n\n")
     for cue in cues:
         start, end = _cue_ms(cue)
-        text = (language_tag(cue.language) if labelled else "") + cue.text
+        text = (cue_tag(cue.language, meta) if labelled else "") + cue.text
         parts.append(
             f"{vtt_time(start)} --> {vtt_time(end)}\n"
             f"<v {_vtt_escape(cue.speaker)}>{_vtt_escape(text)}\n\n"
@@ -243,12 +323,14 @@ def to_vtt(cues: list[Cue], meta: TranscriptMeta | None = None) -> str:
 def to_txt(cues: list[Cue], meta: TranscriptMeta) -> str:
     """Plain text: a heading, then one paragraph per speaker turn: ``[H:MM:SS] Name: text``
     (``[H:MM:SS] Name: [ru] text`` in a transcript of several languages)."""
-    labelled = shows_languages(cues)
+    labelled = shows_languages(cues, meta)
     lines = [meta.title, _dates_line(meta), ""]
+    if note := translation_note(cues, meta):
+        lines += [note, ""]
     if not cues:
         lines.append(gettext("(No transcript was recorded.)"))
     for turn in group_turns(cues, by_language=labelled):
-        tag = language_tag(turn.language) if labelled else ""
+        tag = cue_tag(turn.language, meta) if labelled else ""
         lines += [f"[{clock(turn.start)}] {turn.speaker}: {tag}{turn.text}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -260,7 +342,7 @@ def _markdown_escape(text: str) -> str:
 def to_markdown(cues: list[Cue], meta: TranscriptMeta) -> str:
     """Markdown: a title, the dates, then one paragraph per speaker turn (its text after
     ``[ru]`` in a transcript of several languages)."""
-    labelled = shows_languages(cues)
+    labelled = shows_languages(cues, meta)
     lines = [
         f"# {_markdown_escape(meta.title)}",
         "",
@@ -271,18 +353,32 @@ def to_markdown(cues: list[Cue], meta: TranscriptMeta) -> str:
         lines.append("- " + gettext("Started: %(time)s") % {"time": _datetime(meta.started_at)})
     if meta.ended_at is not None:
         lines.append("- " + gettext("Ended: %(time)s") % {"time": _datetime(meta.ended_at)})
+    if note := translation_note(cues, meta):
+        lines += ["", _markdown_escape(note)]
     lines += ["", "## " + gettext("Transcript"), ""]
     if not cues:
         lines += ["_" + gettext("No transcript was recorded.") + "_", ""]
     for turn in group_turns(cues, by_language=labelled):
         speaker = _markdown_escape(turn.speaker)
-        text = _markdown_escape((language_tag(turn.language) if labelled else "") + turn.text)
+        text = _markdown_escape((cue_tag(turn.language, meta) if labelled else "") + turn.text)
         lines += [f"**[{clock(turn.start)}] {speaker}:** {text}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _json_translation(cue: Cue) -> dict[str, Any]:
+    """What an export in a caption language adds to a segment: its original (null when its
+    text is as spoken) and whether its translation is stale."""
+    if cue.original is None:
+        return {"original": None, "stale": False}
+    return {
+        "original": {"text": cue.original, "language": cue.original_language},
+        "stale": cue.stale,
+    }
+
+
 def to_json(cues: list[Cue], meta: TranscriptMeta) -> str:
-    """``{"version": 1, "session": {...}, "segments": [{start, end, speaker, ...}]}``."""
+    """``{"version": 1, "session": {...}, "segments": [{start, end, speaker, ...}]}``; in a
+    caption language, ``session.language`` and each segment's ``original`` and ``stale``."""
     document: dict[str, Any] = {
         "version": 1,
         "session": {
@@ -291,6 +387,7 @@ def to_json(cues: list[Cue], meta: TranscriptMeta) -> str:
             "space": meta.space,
             "started_at": meta.started_at.isoformat() if meta.started_at else None,
             "ended_at": meta.ended_at.isoformat() if meta.ended_at else None,
+            **({"language": meta.language} if meta.language else {}),
         },
         "segments": [
             {
@@ -303,6 +400,7 @@ def to_json(cues: list[Cue], meta: TranscriptMeta) -> str:
                 "confidence": cue.confidence,
                 "edited": cue.revision > 0,
                 **({"words": cue.words} if cue.words else {}),
+                **(_json_translation(cue) if meta.language else {}),
             }
             for cue in cues
         ],

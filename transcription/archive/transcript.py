@@ -14,15 +14,23 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Count, F, Max, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from sessions_app.models import VideoSession
 from sessions_app.selectors import participant_list
-from transcription.archive.exports import Cue, TranscriptMeta, cue_from_row, unknown_speaker
+from transcription.archive.exports import (
+    Cue,
+    TranscriptMeta,
+    cue_from_row,
+    translated_cue,
+    unknown_speaker,
+)
 from transcription.archive.marks import segment_html
-from transcription.models import TranscriptSegment
+from transcription.archive.translated import page_translations, translation_html
+from transcription.models import SegmentTranslation, TranscriptSegment
+from transcription.translation import segment_translations
 
 TURNS_PER_PAGE = 200
 SEARCH_HITS_SHOWN = 100
@@ -77,9 +85,13 @@ def _segments(session: VideoSession) -> QuerySet[TranscriptSegment]:
 # --- exports ----------------------------------------------------------------------------------
 
 
-def export_cues(*, session: VideoSession) -> list[Cue]:
-    """Every final of the session as a cue, in time order, read as plain tuples in one query."""
+def export_cues(*, session: VideoSession, language: str = "") -> list[Cue]:
+    """Every final of the session as a cue, in time order, read as plain tuples in one query;
+    with ``language``, each final that has a translation into it carries that (stale ones too,
+    marked), the others stay as spoken."""
+    translations = segment_translations(session_id=session.pk, language=language)
     rows = _segments(session).values_list(
+        "id",
         "start_offset",
         "end_offset",
         "speaker_name",
@@ -90,16 +102,26 @@ def export_cues(*, session: VideoSession) -> list[Cue]:
         "words",
         "revision",
     )
-    return [cue for row in rows if (cue := cue_from_row(*row)) is not None]
+    cues = []
+    for pk, *row in rows:
+        cue = cue_from_row(*row)
+        if cue is None:
+            continue
+        shown = translations.get(pk)
+        if shown is not None and shown.text.strip():
+            cue = translated_cue(cue, text=shown.text, language=language, stale=shown.stale)
+        cues.append(cue)
+    return cues
 
 
-def export_meta(*, session: VideoSession) -> TranscriptMeta:
+def export_meta(*, session: VideoSession, language: str = "") -> TranscriptMeta:
     return TranscriptMeta(
         slug=session.slug,
         title=session.title,
         space=session.space.name,
         started_at=session.started_at,
         ended_at=session.ended_at,
+        language=language,
     )
 
 
@@ -203,9 +225,11 @@ def turn_page(
     index: TranscriptIndex,
     page: int,
     search: SearchResult | None = None,
+    language: str = "",
 ) -> list[PageTurn]:
     """The turns of page ``page`` (1-based, clamped) with their text as escaped HTML; the
-    segments matching ``search`` have their matches wrapped in ``<mark>``."""
+    segments matching ``search`` have their matches wrapped in ``<mark>``. With ``language``,
+    segments translated into it show the translation (``translation_html``)."""
     page = min(max(1, page), index.page_count)
     spans = index.spans[(page - 1) * TURNS_PER_PAGE : page * TURNS_PER_PAGE]
     if not spans:
@@ -215,9 +239,26 @@ def turn_page(
     highlighted: dict[int, SafeString] = {}
     if search is not None:
         matched = [pk for pk in ids if pk in search.matched_ids]
-        highlighted = highlight_segments(session=session, query=search.query, ids=matched)
-    html = {
-        pk: segment_html(
+        highlighted = highlight_segments(
+            session=session, query=search.query, ids=matched, language=language
+        )
+    translations = page_translations(session, language, ids)
+    html = {}
+    for pk, uid, text, revision, identity, confidence, words in rows.values_list(
+        "id", "utterance_id", "text", "revision", "speaker_identity", "confidence", "words"
+    ):
+        if pk in translations:
+            shown, of_revision = translations[pk]
+            html[pk] = translation_html(
+                utterance_id=uid,
+                original=text,
+                text=shown,
+                language=language,
+                stale=of_revision < revision,
+                inner=highlighted.get(pk),
+            )
+            continue
+        html[pk] = segment_html(
             utterance_id=uid,
             text=text,
             revision=revision,
@@ -226,10 +267,6 @@ def turn_page(
             words=words,
             inner=highlighted.get(pk),
         )
-        for pk, uid, text, revision, identity, confidence, words in rows.values_list(
-            "id", "utterance_id", "text", "revision", "speaker_identity", "confidence", "words"
-        )
-    }
     turns = []
     previous = index.spans[spans[0].index - 1].anchor if spans[0].index else -1
     for span in spans:
@@ -260,6 +297,8 @@ class SearchHit:
     html: SafeString
     page: int
     anchor: int
+    language: str = ""
+    """The language of ``html`` when it is a translation."""
 
     @property
     def label(self) -> str:
@@ -294,24 +333,32 @@ def search_config(session: VideoSession) -> str:
     return "simple"
 
 
-def transcript_search(*, session: VideoSession, index: TranscriptIndex, query: str) -> SearchResult:
+def transcript_search(
+    *, session: VideoSession, index: TranscriptIndex, query: str, language: str = ""
+) -> SearchResult:
     """The segments matching ``query`` (one scan of the session's segments), and the first
     ``SEARCH_HITS_SHOWN`` of them in time order with highlighted text and the page and
-    anchor of their turn.
+    anchor of their turn. With ``language``, a segment also matches by its translation into
+    it, and hits show the translation where there is one.
 
     PostgreSQL full-text search (``websearch_to_tsquery`` syntax) on PostgreSQL; elsewhere,
     segments containing every word of the query (case-insensitive).
     """
-    if uses_full_text_search():
-        matches = _pg_matches(session, query)
-    else:
-        matches = fallback_search(session, query)
+    matches = _matching(_segments(session), query, search_config(session))
+    if language:
+        translations = SegmentTranslation.objects.filter(session_id=session.pk, language=language)
+        found = _matching(translations, query, _PG_CONFIGS.get(language, "simple"))
+        matches = _segments(session).filter(
+            Q(id__in=matches.values("id")) | Q(id__in=found.values("segment_id"))
+        )
     rows = list(matches.values_list("id", "start_offset", "speaker_name"))
     position = {pk: i for i, pk in enumerate(index.segment_ids)}
     # A segment stored after the index was read has no turn yet: leave it out.
     rows = [row for row in rows if row[0] in position]
     shown = rows[:SEARCH_HITS_SHOWN]
-    html = highlight_segments(session=session, query=query, ids=[pk for pk, _, _ in shown])
+    ids = [pk for pk, _, _ in shown]
+    html = highlight_segments(session=session, query=query, ids=ids, language=language)
+    translated = page_translations(session, language, ids)
     hits = []
     nobody = unknown_speaker()
     for pk, start, name in shown:
@@ -324,41 +371,54 @@ def transcript_search(*, session: VideoSession, index: TranscriptIndex, query: s
                 html=html.get(pk, escape("")),
                 page=index.page_of_turn(span.index),
                 anchor=span.anchor,
+                language=language if pk in translated else "",
             )
         )
     return SearchResult(query=query, matched_ids=frozenset(pk for pk, _, _ in rows), hits=hits)
 
 
 def highlight_segments(
-    *, session: VideoSession, query: str, ids: list[int]
+    *, session: VideoSession, query: str, ids: list[int], language: str = ""
 ) -> dict[int, SafeString]:
     """Escaped HTML of the segments ``ids`` of ``session`` with the matches of ``query`` in
-    ``<mark>``: ``ts_headline`` on PostgreSQL (what matched, stems included), else the words."""
+    ``<mark>``: ``ts_headline`` on PostgreSQL (what matched, stems included), else the words.
+    With ``language``: of their translation into it, where there is one."""
     if not ids:
         return {}
-    segments = _segments(session).filter(id__in=ids)
-    if uses_full_text_search():
-        config = search_config(session)
-        headline = SearchHeadline(
-            "text",
-            SearchQuery(query, search_type="websearch", config=config),
-            config=config,
-            start_sel=_MARK_START,
-            stop_sel=_MARK_STOP,
-            highlight_all=True,
-        )
-        rows = segments.annotate(headline=headline).values_list("id", "headline")
-        return {pk: _marked(text) for pk, text in rows}
-    words = query_words(query)
-    return {pk: highlight_words(text, words) for pk, text in segments.values_list("id", "text")}
+    translated: dict[int, SafeString] = {}
+    if language:
+        translations = SegmentTranslation.objects.filter(
+            session_id=session.pk, language=language, segment_id__in=ids
+        ).exclude(text="")
+        config = _PG_CONFIGS.get(language, "simple")
+        translated = _highlights(translations, "segment_id", query, config)
+    segments = _segments(session).filter(id__in=[pk for pk in ids if pk not in translated])
+    return {**_highlights(segments, "id", query, search_config(session)), **translated}
 
 
-def _pg_matches(session: VideoSession, query: str) -> QuerySet[TranscriptSegment]:
-    config = search_config(session)
-    return (
-        _segments(session)
-        .annotate(document=SearchVector("text", config=config))
-        .filter(document=SearchQuery(query, search_type="websearch", config=config))
+def _highlights(rows: QuerySet, key: str, query: str, config: str) -> dict[int, SafeString]:
+    """``{row[key]: its text with the matches marked}``."""
+    if not uses_full_text_search():
+        words = query_words(query)
+        return {pk: highlight_words(text, words) for pk, text in rows.values_list(key, "text")}
+    headline = SearchHeadline(
+        "text",
+        SearchQuery(query, search_type="websearch", config=config),
+        config=config,
+        start_sel=_MARK_START,
+        stop_sel=_MARK_STOP,
+        highlight_all=True,
+    )
+    rows = rows.annotate(headline=headline)
+    return {pk: _marked(text) for pk, text in rows.values_list(key, "headline")}
+
+
+def _matching(rows: QuerySet, query: str, config: str) -> QuerySet:
+    """The rows (segments or translations) whose ``text`` matches ``query``."""
+    if not uses_full_text_search():
+        return _words_in(rows, query)
+    return rows.annotate(document=SearchVector("text", config=config)).filter(
+        document=SearchQuery(query, search_type="websearch", config=config)
     )
 
 
@@ -389,13 +449,16 @@ def highlight_words(text: str, words: list[str]) -> SafeString:
 def fallback_search(session: VideoSession, query: str) -> QuerySet[TranscriptSegment]:
     """Segments containing every word of ``query`` (``icontains``): the search without
     PostgreSQL."""
+    return _words_in(_segments(session), query)
+
+
+def _words_in(rows: QuerySet, query: str) -> QuerySet:
     words = query_words(query)
     if not words:
-        return _segments(session).none()
-    matches = _segments(session)
+        return rows.none()
     for word in words:
-        matches = matches.filter(text__icontains=word)
-    return matches
+        rows = rows.filter(text__icontains=word)
+    return rows
 
 
 # --- talk time --------------------------------------------------------------------------------
