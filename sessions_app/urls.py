@@ -1,13 +1,26 @@
 from django.urls import path
 
-from sessions_app import analysis_api, analysis_views, api, views, webhooks
+from sessions_app import (
+    analysis_api,
+    analysis_views,
+    api,
+    ask_api,
+    ask_views,
+    catch_up_api,
+    catch_up_views,
+    finished,
+    views,
+    webhooks,
+)
 
 app_name = "sessions"
 
 urlpatterns = [
     path("<str:slug>/", views.session_detail, name="detail"),
     path("<str:slug>/end/", views.session_end, name="end"),
+    path("<str:slug>/translate/", finished.session_translate, name="translate"),
     path("<str:slug>/analysis/", analysis_views.analysis_card, name="analysis-partial"),
+    path("<str:slug>/catch-up/", catch_up_views.catch_up, name="catch-up"),
     path("tasks/<int:task_id>/done/", analysis_views.task_done, name="task-done"),
     path("tasks/<int:task_id>/accept/", analysis_views.task_accept, name="task-accept"),
     path("tasks/<int:task_id>/dismiss/", analysis_views.task_dismiss, name="task-dismiss"),
@@ -15,6 +28,7 @@ urlpatterns = [
 
 space_session_urlpatterns = [
     path("spaces/<slug:slug>/sessions/", views.session_create, name="session-create"),
+    path("spaces/<slug:slug>/ask/", ask_views.space_ask, name="space-ask"),
 ]
 
 api_urlpatterns = [
@@ -42,6 +56,12 @@ api_urlpatterns = [
         analysis_api.SessionAnalysisApi.as_view(),
         name="api-session-analysis",
     ),
+    path(
+        "sessions/<str:slug>/catch-up",
+        catch_up_api.SessionCatchUpApi.as_view(),
+        name="api-session-catch-up",
+    ),
+    path("spaces/<slug:slug>/ask", ask_api.SpaceAskApi.as_view(), name="api-space-ask"),
     path(
         "sessions/<str:slug>/analysis/rerun",
         analysis_api.SessionAnalysisRerunApi.as_view(),
