@@ -419,9 +419,20 @@ class TranslationUsage(models.Model):
                 name="translation_usage_after_session_unique",
             ),
         ]
+        # Covering, like the transcription meter's: the usage reports sum these per session and
+        # per user over a period from the index alone (an index-only scan: 1.7 ms against a
+        # 28 ms sequential scan over 120,000 rows, helper's measurement for issue 18).
         indexes = [
-            models.Index(fields=["session", "created_at"]),
-            models.Index(fields=["user", "created_at"]),
+            models.Index(
+                fields=["session", "created_at"],
+                include=["language", "characters", "segments", "total_cost"],
+                name="tr_usage_session_created_idx",
+            ),
+            models.Index(
+                fields=["user", "created_at"],
+                include=["session", "language", "characters", "segments", "total_cost"],
+                name="tr_usage_user_created_idx",
+            ),
             models.Index(fields=["created_at"]),
         ]
 

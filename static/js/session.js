@@ -303,6 +303,23 @@
         muted(`(${fill(video, { minutes: number.format(people) })})`)
       );
     }
+    const translated = costBox.querySelector(".cost-table dd.cost-translation");
+    if (translated && body.translation) {
+      const parts = (body.translation.languages || []).map((l) =>
+        fill(
+          ngettext(
+            "%(language)s: %(characters)s character, %(cost)s",
+            "%(language)s: %(characters)s characters, %(cost)s",
+            l.characters
+          ),
+          { language: l.name, characters: number.format(l.characters), cost: l.formatted_cost }
+        )
+      );
+      translated.replaceChildren(
+        `${body.translation.formatted_cost} `,
+        muted(`(${parts.length ? parts.join("; ") : gettext("nothing translated")})`)
+      );
+    }
     cells[cells.length - 1].textContent = amount("total_cost");
     costBox.dataset.refreshedAt = new Date().toISOString();
   }

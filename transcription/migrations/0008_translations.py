@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'translation usage',
                 'verbose_name_plural': 'translation usage',
                 'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['session', 'created_at'], name='transcripti_session_2b3e9f_idx'), models.Index(fields=['user', 'created_at'], name='transcripti_user_id_4bd737_idx'), models.Index(fields=['created_at'], name='transcripti_created_489b7f_idx')],
+                'indexes': [models.Index(fields=['session', 'created_at'], include=['language', 'characters', 'segments', 'total_cost'], name='tr_usage_session_created_idx'), models.Index(fields=['user', 'created_at'], include=['session', 'language', 'characters', 'segments', 'total_cost'], name='tr_usage_user_created_idx'), models.Index(fields=['created_at'], name='transcripti_created_489b7f_idx')],
                 'constraints': [models.UniqueConstraint(condition=models.Q(('run__isnull', False)), fields=('run', 'language'), name='translation_usage_run_language_unique'), models.UniqueConstraint(condition=models.Q(('run__isnull', True)), fields=('session', 'language', 'provider'), name='translation_usage_after_session_unique')],
             },
         ),

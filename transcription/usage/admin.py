@@ -2,7 +2,9 @@
 
 The usage changelist (``transcription/admin.py``) shows totals, a per-day chart and the sessions
 that drove the cost for exactly the rows its filters select, so a staff member answers "what
-did space X cost last month, and which sessions drove it" on one screen.
+did space X cost last month, and which sessions drove it" on one screen; with the translation
+of the same runs next to it. The translation usage changelist does the same for the translation
+meter (characters per target language).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from rooms.money import format_money
 from sessions_app.models import VideoSession
-from transcription.models import TranscriptionUsage
+from transcription.models import TranscriptionUsage, TranslationUsage
 from transcription.usage import reports as usage
 from transcription.usage.pricing import format_clock
 
@@ -40,6 +43,22 @@ CSV_COLUMNS = [
     ("cost_per_minute", "cost_per_minute"),
     ("total_cost", "total_cost"),
     ("finalized", "finalized"),
+]
+TRANSLATION_CSV_COLUMNS = [
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+    ("run_id", "run"),
+    ("session__space__slug", "space"),
+    ("session__slug", "session"),
+    ("session__title", "session_title"),
+    ("user__email", "user"),
+    ("language", "language"),
+    ("provider", "provider"),
+    ("characters", "characters"),
+    ("segments", "segments"),
+    ("audio_seconds", "audio_seconds"),
+    ("cost_per_million_characters", "cost_per_million_characters"),
+    ("total_cost", "total_cost"),
 ]
 TOP_SESSIONS = 10
 
@@ -127,6 +146,27 @@ class ProviderFilter(_InputFilter):
     lookup = "provider__iexact"
 
 
+class LanguageFilter(_InputFilter):
+    title = _("language")
+    parameter_name = "language_code"
+    lookup = "language__iexact"
+
+
+class TranslatedWhenFilter(admin.SimpleListFilter):
+    """Live translation (a run's meter) or re-translation after the session (no run)."""
+
+    title = _("translation time")
+    parameter_name = "when"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Promise]]:
+        return [("live", _("live, during a run")), ("after", _("after the session"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("live", "after"):
+            return queryset.filter(run__isnull=self.value() == "after")
+        return queryset
+
+
 def changelist_summary(rows: QuerySet[TranscriptionUsage]) -> dict[str, Any]:
     """Totals, the per-day series and the top sessions of the changelist's filtered rows."""
     rows = rows.order_by()
@@ -142,7 +182,38 @@ def changelist_summary(rows: QuerySet[TranscriptionUsage]) -> dict[str, Any]:
         ).select_related("space")
     }
     top = [{**d, "session": by_id[d["session_id"]]} for d in drivers]
-    return {"totals": usage.usage_totals(rows), "days": usage.usage_by_day(rows), "top": top}
+    translation = TranslationUsage.objects.filter(run_id__in=rows.values("run_id"))
+    return {
+        "totals": usage.usage_totals(rows),
+        "days": usage.usage_by_day(rows),
+        "top": top,
+        "translation": usage.translation_totals(translation),
+    }
+
+
+def translation_changelist_summary(rows: QuerySet[TranslationUsage]) -> dict[str, Any]:
+    """Totals, per language and per day, and the top sessions of the filtered translation
+    rows."""
+    rows = rows.order_by()
+    drivers = list(
+        rows.values("session_id")
+        .annotate(rows_cost=Sum("total_cost"), rows_characters=Sum("characters"))
+        .order_by("-rows_cost", "session_id")[:TOP_SESSIONS]
+    )
+    by_id = {
+        s.pk: s
+        for s in usage.sessions_with_cost(
+            VideoSession.objects.filter(pk__in=[d["session_id"] for d in drivers])
+        ).select_related("space")
+    }
+    totals = usage.translation_totals(rows, by_day=True)
+    return {
+        "totals": totals,
+        "sessions": rows.values("session_id").distinct().count(),
+        # The day chart reads "cost" and "minutes" (none here: characters are in the title).
+        "days": [{**d, "minutes": 0} for d in totals["days"]],
+        "top": [{**d, "session": by_id[d["session_id"]]} for d in drivers],
+    }
 
 
 class _Echo:
@@ -150,20 +221,40 @@ class _Echo:
         return value
 
 
-def _csv_lines(rows: QuerySet[TranscriptionUsage]) -> Iterator[str]:
+def _csv_lines(rows: QuerySet, columns: list[tuple[str, str]]) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow([header for _, header in CSV_COLUMNS])
-    fields = [field for field, _ in CSV_COLUMNS]
+    yield writer.writerow([header for _, header in columns])
+    fields = [field for field, _ in columns]
     for values in rows.order_by("created_at", "pk").values_list(*fields).iterator(chunk_size=2000):
         yield writer.writerow(["" if v is None else v for v in values])
 
 
-def usage_csv_response(rows: QuerySet[TranscriptionUsage]) -> StreamingHttpResponse:
-    """The rows as CSV (one line per run's usage), streamed so a large export stays small."""
-    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
-    filename = f"transcription-usage-{date.today().isoformat()}.csv"
+def _csv_response(
+    rows: QuerySet, columns: list[tuple[str, str]], name: str
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _csv_lines(rows, columns), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"{name}-{date.today().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def usage_csv_response(rows: QuerySet[TranscriptionUsage]) -> StreamingHttpResponse:
+    """The rows as CSV (one line per run's usage), streamed so a large export stays small."""
+    return _csv_response(rows, CSV_COLUMNS, "transcription-usage")
+
+
+def translation_csv_response(rows: QuerySet[TranslationUsage]) -> StreamingHttpResponse:
+    """Translation meter rows as CSV (one line per run and language), streamed."""
+    return _csv_response(rows, TRANSLATION_CSV_COLUMNS, "translation-usage")
+
+
+def characters_text(characters: int) -> str:
+    """``12400`` → ``12,400 characters`` (``12 400 символов``): grouped as the language groups."""
+    return ngettext("%(count)s character", "%(count)s characters", characters) % {
+        "count": number_format(characters, force_grouping=True)
+    }
 
 
 class SessionCostAdminMixin:
@@ -172,7 +263,9 @@ class SessionCostAdminMixin:
     def get_queryset(self, request: HttpRequest) -> QuerySet[VideoSession]:
         return usage.sessions_with_cost(super().get_queryset(request))  # type: ignore[misc]
 
-    @admin.display(description=_("cost (transcription + video est.)"), ordering="total_cost")
+    @admin.display(
+        description=_("cost (transcription + translation + video est.)"), ordering="total_cost"
+    )
     def cost_total(self, session: VideoSession) -> str:
         return format_money(session.total_cost)  # type: ignore[attr-defined]
 
@@ -201,7 +294,20 @@ class SessionCostAdminMixin:
             "runs": runs,
             "video": video % {"cost": format_money(cost.video_cost), "people": people},
         }
-        return text
+        languages = "; ".join(
+            gettext("%(language)s: %(characters)s, %(cost)s")
+            % {
+                "language": x["name"],
+                "characters": characters_text(x["characters"]),
+                "cost": format_money(x["cost"]),
+            }
+            for x in cost.translation_languages
+        )
+        translation = gettext("%(cost)s translation (%(languages)s)") % {
+            "cost": format_money(cost.translation_cost),
+            "languages": languages or gettext("nothing translated"),
+        }
+        return f"{text} + {translation}"
 
 
 def money_column(field: str, description: str | Promise) -> Any:

@@ -1,4 +1,9 @@
-"""Usage and cost API: the user's own stats, a session's usage, a space's usage (owners)."""
+"""Usage and cost API: the user's own stats, a session's usage, a space's usage (owners).
+
+Translation is metered apart from transcription (characters of translated text per target
+language, priced per million characters): each answer has a ``translation`` block, and its
+``total_cost`` adds it to transcription (and to the video estimate where the answer has one).
+"""
 
 from __future__ import annotations
 
@@ -89,6 +94,64 @@ class CurrencyField(serializers.Field):
         return settings.CURRENCY
 
 
+class TranslationLanguageSerializer(serializers.Serializer):
+    language = serializers.CharField(help_text="the target language (ISO 639-1)")
+    name = serializers.CharField(help_text="the language's name in the request's language")
+    characters = serializers.IntegerField(help_text="characters of translated text")
+    segments = serializers.IntegerField(help_text="translated segments")
+    cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+    formatted_cost = serializers.SerializerMethodField()
+
+    def get_formatted_cost(self, language: dict) -> str:
+        """The cost as the pages write it (``rooms.money``)."""
+        return format_money(language["cost"])
+
+
+class TranslationDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    characters = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+
+
+@extend_schema_field(TranslationDaySerializer(many=True))
+class TranslationDaysField(serializers.Field):
+    """The translation per day, written out directly like ``DaysField``."""
+
+    def to_representation(self, days: list[dict]) -> list[dict]:
+        return [
+            {"date": d["date"].isoformat(), "characters": d["characters"], "cost": str(d["cost"])}
+            for d in days
+        ]
+
+
+class TranslationSerializer(serializers.Serializer):
+    """Caption translation, metered apart from transcription: characters of translated text
+    per target language, priced per million characters."""
+
+    characters = serializers.IntegerField(help_text="characters of translated text")
+    segments = serializers.IntegerField(help_text="translated segments")
+    cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+    formatted_cost = serializers.SerializerMethodField()
+    cost_per_million_characters = serializers.DecimalField(
+        source="rate",
+        max_digits=10,
+        decimal_places=4,
+        help_text="today's price of a million translated characters (each meter row keeps the "
+        "price it was metered at)",
+    )
+    languages = TranslationLanguageSerializer(
+        many=True, help_text="per target language, the costliest first"
+    )
+
+    def get_formatted_cost(self, translation: dict) -> str:
+        """The cost as the pages write it (``rooms.money``)."""
+        return format_money(translation["cost"])
+
+
+class TranslationWithDaysSerializer(TranslationSerializer):
+    days = TranslationDaysField(help_text="each day with translation, oldest first")
+
+
 class TotalsSerializer(serializers.Serializer):
     currency = CurrencyField()
     minutes = serializers.IntegerField(help_text="billed transcription minutes")
@@ -104,7 +167,17 @@ class TranscriptionStatsApi(APIView):
 
     class OutputSerializer(TotalsSerializer):
         period = PeriodSerializer()
-        days = DaysField()
+        translation = TranslationWithDaysSerializer(
+            help_text="translation of the runs the user started, and what they had "
+            "re-translated after a session"
+        )
+        total_cost = serializers.DecimalField(
+            max_digits=16, decimal_places=4, help_text="transcription (cost) + translation"
+        )
+        days = DaysField(
+            help_text="each day with transcription or translation (minutes and cost: "
+            "transcription's; translation per day is in translation.days)"
+        )
 
     @extend_schema(parameters=PERIOD_PARAMETERS, responses=OutputSerializer)
     def get(self, request: Request) -> Response:
@@ -135,7 +208,11 @@ class VideoEstimateSerializer(serializers.Serializer):
     participant_minutes = serializers.IntegerField()
     video_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
     transcription_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
-    total_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+    total_cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=4,
+        help_text="transcription + translation (the answer's translation.cost) + video estimate",
+    )
 
 
 class UsageRowSerializer(serializers.Serializer):
@@ -152,14 +229,39 @@ class UsageRowSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class TranslationRowSerializer(serializers.Serializer):
+    """One row of the translation meter: a run's translation into one language, or (``run_id``
+    null) what was re-translated into it after the session."""
+
+    run_id = serializers.IntegerField(allow_null=True)
+    user = serializers.CharField(source="user.name", allow_null=True, default=None)
+    language = serializers.CharField()
+    provider = serializers.CharField(help_text="who translated: gladia or llm")
+    characters = serializers.IntegerField()
+    segments = serializers.IntegerField()
+    audio_seconds = serializers.FloatField(
+        help_text="seconds of audio transcribed while this language was translated live"
+    )
+    cost_per_million_characters = serializers.DecimalField(max_digits=10, decimal_places=4)
+    total_cost = serializers.DecimalField(max_digits=12, decimal_places=4)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class SessionTranslationSerializer(TranslationSerializer):
+    rows = TranslationRowSerializer(many=True)
+
+
 class SessionUsageApi(APIView):
-    """A session's usage rows and totals with the video estimate (members of its space)."""
+    """A session's usage rows and totals, its translation, and the whole cost with the video
+    estimate (members of its space)."""
 
     class OutputSerializer(serializers.Serializer):
         currency = CurrencyField()
         session = serializers.CharField(source="session.slug")
         rows = UsageRowSerializer(many=True)
         totals = TotalsSerializer()
+        translation = SessionTranslationSerializer()
         cost = VideoEstimateSerializer()
 
     @extend_schema(responses=OutputSerializer)
@@ -177,9 +279,13 @@ class SpaceSessionSerializer(serializers.Serializer):
     runs = serializers.IntegerField(source="run_count")
     transcription_minutes = serializers.IntegerField()
     transcription_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+    translation_characters = serializers.IntegerField()
+    translation_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
     participant_minutes = serializers.IntegerField()
     video_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
-    total_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+    total_cost = serializers.DecimalField(
+        max_digits=16, decimal_places=4, help_text="transcription + translation + video"
+    )
 
 
 class SpaceUsageApi(APIView):
@@ -191,9 +297,16 @@ class SpaceUsageApi(APIView):
         transcription_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
         participant_minutes = serializers.IntegerField()
         video_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
-        total_cost = serializers.DecimalField(max_digits=16, decimal_places=4)
+        translation = TranslationWithDaysSerializer()
+        total_cost = serializers.DecimalField(
+            max_digits=16,
+            decimal_places=4,
+            help_text="transcription + translation + video estimate",
+        )
         top_sessions = SpaceSessionSerializer(many=True)
-        days = SpaceDaysField()
+        days = SpaceDaysField(
+            help_text="each day with any usage (translation per day is in translation.days)"
+        )
 
     @extend_schema(parameters=PERIOD_PARAMETERS, responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:

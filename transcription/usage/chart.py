@@ -21,7 +21,8 @@ MIN_DAYS = 14
 
 
 def day_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bars for minutes and cost (transcription + video where given) on a shared day axis."""
+    """Bars for minutes and cost (transcription + translation + video, where given) on a shared
+    day axis."""
     if not days:
         return {"empty": True}
     by_date = {d["date"]: d for d in days}
@@ -32,7 +33,10 @@ def day_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
     for offset in range(span):
         day = start + timedelta(days=offset)
         entry = by_date.get(day, {})
-        cost = entry.get("cost", Decimal("0")) + entry.get("video_cost", Decimal("0"))
+        cost = sum(
+            (entry.get(key, Decimal("0")) for key in ("cost", "translation_cost", "video_cost")),
+            Decimal("0"),
+        )
         slots.append({"date": day, "minutes": entry.get("minutes", 0), "cost": cost})
     max_minutes = max(s["minutes"] for s in slots) or 1
     max_cost = max(s["cost"] for s in slots) or Decimal("1")

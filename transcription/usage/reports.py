@@ -5,6 +5,10 @@ selector (``session_get_for_user``, ``space_get_for_user``); these functions onl
 it. Reports never loop over usage rows in Python: sums, counts and per-day series are
 ``aggregate``/``annotate`` queries, and a user, session or space with no usage gets zeros.
 
+Translation is metered apart (``TranslationUsage``: characters of translated text per run and
+target language, priced per million characters) and shown next to transcription and video: the
+totals here are transcription + translation (+ video where the report has it).
+
 Video cost is an estimate: LiveKit bills participant-minutes, so each participant connection
 counts from ``joined_at`` to ``left_at`` (one still present counts until the session's
 ``ended_at``, or until now while it is live), rounded up to a whole minute like a transcription
@@ -41,9 +45,10 @@ from django.utils.translation import gettext as _
 
 from rooms.errors import DomainError, Forbidden
 from sessions_app.models import Participant, VideoSession
+from spaces.languages import language_label
 from spaces.models import Space
 from spaces.selectors import space_get_for_user
-from transcription.models import TranscriptionUsage
+from transcription.models import TranscriptionUsage, TranslationUsage
 from transcription.usage.pricing import COST_PLACES, quantize_cost, video_cost
 
 M = TypeVar("M", bound=models.Model)
@@ -158,6 +163,68 @@ def usage_by_day(usage: QuerySet[TranscriptionUsage]) -> list[dict[str, Any]]:
     return [{**row, "cost": quantize_cost(row["cost"])} for row in rows]
 
 
+# --- Translation (characters per target language) -------------------------------------------
+
+
+def translation_for_user(*, user: Any, period: Period = Period()) -> QuerySet[TranslationUsage]:
+    """Translation of the runs ``user`` started, and what they had re-translated afterwards."""
+    return period.filter(TranslationUsage.objects.filter(user_id=user.pk), "created_at")
+
+
+def translation_for_session(
+    *, session: VideoSession, period: Period = Period()
+) -> QuerySet[TranslationUsage]:
+    return period.filter(TranslationUsage.objects.filter(session_id=session.pk), "created_at")
+
+
+def translation_for_space(*, space: Space, period: Period = Period()) -> QuerySet[TranslationUsage]:
+    return period.filter(TranslationUsage.objects.filter(session__space_id=space.pk), "created_at")
+
+
+def translation_totals(usage: QuerySet[TranslationUsage], *, by_day: bool = False) -> dict:
+    """Characters, segments and cost of ``usage``: in all, per language (``languages``, the
+    costliest first, each named in the active language) and, with ``by_day``, per day
+    (``days``, oldest first). One grouped query; the few groups (languages x days) are added up
+    here. Zeros and empty lists if none."""
+    groups = usage.order_by()
+    keys = ["language"]
+    if by_day:
+        groups = groups.annotate(date=TruncDate("created_at"))
+        keys.append("date")
+    rows = groups.values(*keys).annotate(
+        characters=Sum("characters"), segments=Sum("segments"), cost=Sum("total_cost")
+    )
+    languages: dict[str, dict[str, Any]] = {}
+    days: dict[date, dict[str, Any]] = {}
+    for row in rows:
+        language = languages.setdefault(
+            row["language"],
+            {"language": row["language"], "characters": 0, "segments": 0, "cost": Decimal(0)},
+        )
+        for field in ("characters", "segments", "cost"):
+            language[field] += row[field]
+        if by_day:
+            day = days.setdefault(
+                row["date"], {"date": row["date"], "characters": 0, "cost": Decimal(0)}
+            )
+            day["characters"] += row["characters"]
+            day["cost"] += row["cost"]
+    ordered = sorted(
+        languages.values(), key=lambda x: (-x["cost"], -x["characters"], x["language"])
+    )
+    return {
+        "characters": sum(x["characters"] for x in ordered),
+        "segments": sum(x["segments"] for x in ordered),
+        "cost": quantize_cost(sum(x["cost"] for x in ordered)),
+        "rate": settings.TRANSLATION_COST_PER_MILLION_CHARACTERS,
+        "languages": [
+            {**x, "name": language_label(x["language"]), "cost": quantize_cost(x["cost"])}
+            for x in ordered
+        ],
+        "days": [{**days[d], "cost": quantize_cost(days[d]["cost"])} for d in sorted(days)],
+    }
+
+
 # --- Video (LiveKit participant-minutes) -----------------------------------------------------
 
 
@@ -190,10 +257,16 @@ def sessions_with_cost(
     sessions: QuerySet[VideoSession], *, period: Period = Period()
 ) -> QuerySet[VideoSession]:
     """``sessions`` annotated with ``transcription_minutes``, ``transcription_cost``, ``run_count``,
-    ``participant_minutes``, ``video_cost`` and ``total_cost`` for usage and connections that
-    started in ``period``; each a correlated subquery, so no row multiplication."""
+    ``translation_characters``, ``translation_cost``, ``participant_minutes``, ``video_cost``
+    and ``total_cost`` (the three costs) for usage and connections that started in ``period``;
+    each a correlated subquery, so no row multiplication."""
     usage = (
         period.filter(TranscriptionUsage.objects.filter(session_id=OuterRef("pk")), "created_at")
+        .order_by()
+        .values("session_id")
+    )
+    translated = (
+        period.filter(TranslationUsage.objects.filter(session_id=OuterRef("pk")), "created_at")
         .order_by()
         .values("session_id")
     )
@@ -206,6 +279,15 @@ def sessions_with_cost(
             _ZERO_MONEY,
         ),
         run_count=Coalesce(Subquery(usage.annotate(v=Count("*")).values("v")), 0),
+        translation_characters=Coalesce(
+            Subquery(translated.annotate(v=Sum("characters")).values("v")),
+            0,
+            output_field=models.BigIntegerField(),
+        ),
+        translation_cost=Coalesce(
+            Subquery(translated.annotate(v=Sum("total_cost")).values("v"), output_field=_MONEY),
+            _ZERO_MONEY,
+        ),
     )
     if settings.LIVEKIT_ENABLED:
         connections = (
@@ -227,7 +309,7 @@ def sessions_with_cost(
         video_cost=Round(
             F("participant_minutes") * _video_rate(), COST_PLACES, output_field=_MONEY
         ),
-        total_cost=F("transcription_cost") + F("video_cost"),
+        total_cost=F("transcription_cost") + F("translation_cost") + F("video_cost"),
     )
 
 
@@ -242,12 +324,18 @@ class SessionCost:
     uses_livekit: bool
     # Metered seconds of all runs: billing rounds each run up to whole minutes.
     transcription_seconds: float = 0.0
+    translation_characters: int = 0
+    translation_cost: Decimal = Decimal("0.0000")
+    # [{language, name, characters, segments, cost}], the costliest first.
+    translation_languages: tuple[dict[str, Any], ...] = ()
 
 
 _COST_FIELDS = (
     "transcription_minutes",
     "transcription_cost",
     "run_count",
+    "translation_characters",
+    "translation_cost",
     "participant_minutes",
     "video_cost",
     "total_cost",
@@ -255,7 +343,8 @@ _COST_FIELDS = (
 
 
 def session_cost(*, session: VideoSession) -> SessionCost:
-    """The whole cost of one session so far: transcription + video estimate (one query)."""
+    """The whole cost of one session so far: transcription + translation + video estimate (one
+    query, and one more for translation per language)."""
     seconds = (
         TranscriptionUsage.objects.filter(session_id=OuterRef("pk"))
         .order_by()
@@ -268,6 +357,12 @@ def session_cost(*, session: VideoSession) -> SessionCost:
         .annotate(transcription_seconds=Coalesce(Subquery(seconds), 0.0))
         .values(*_COST_FIELDS, "transcription_seconds")[0]
     )
+    # Per language only where something was translated: most sessions skip that query.
+    languages = (
+        translation_totals(translation_for_session(session=session))["languages"]
+        if row["translation_characters"] or row["translation_cost"]
+        else []
+    )
     return SessionCost(
         transcription_minutes=row["transcription_minutes"],
         transcription_cost=quantize_cost(row["transcription_cost"]),
@@ -277,6 +372,9 @@ def session_cost(*, session: VideoSession) -> SessionCost:
         total_cost=quantize_cost(row["total_cost"]),
         uses_livekit=session.uses_livekit,
         transcription_seconds=float(row["transcription_seconds"]),
+        translation_characters=row["translation_characters"],
+        translation_cost=quantize_cost(row["translation_cost"]),
+        translation_languages=tuple(languages),
     )
 
 
@@ -284,18 +382,38 @@ def session_cost(*, session: VideoSession) -> SessionCost:
 
 
 def user_report(*, user: Any, period: Period = Period()) -> dict[str, Any]:
-    """The user's own transcription usage: totals and the per-day series."""
+    """The user's own usage: transcription totals (``cost`` is transcription's), translation
+    (``translation``), their sum (``total_cost``) and the per-day series of both."""
     usage = usage_for_user(user=user, period=period)
-    return {**usage_totals(usage), "period": period, "days": usage_by_day(usage)}
+    totals = usage_totals(usage)
+    translation = translation_totals(translation_for_user(user=user, period=period), by_day=True)
+    return {
+        **totals,
+        "period": period,
+        "translation": translation,
+        "total_cost": totals["cost"] + translation["cost"],
+        "days": _days_joined(usage_by_day(usage), translation=translation["days"]),
+    }
 
 
 def session_report(*, session: VideoSession) -> dict[str, Any]:
-    """A session's usage rows, their totals and the full cost with the video estimate."""
+    """A session's usage rows, their totals, its translation (per language, and its meter's
+    rows) and the full cost with the video estimate."""
     usage = usage_for_session(session=session)
+    cost = session_cost(session=session)
+    translated = translation_for_session(session=session).select_related("user")
     return {
         "rows": usage.select_related("user").order_by("created_at"),
         "totals": usage_totals(usage),
-        "cost": session_cost(session=session),
+        "cost": cost,
+        "translation": {
+            "characters": cost.translation_characters,
+            "segments": sum(x["segments"] for x in cost.translation_languages),
+            "cost": cost.translation_cost,
+            "rate": settings.TRANSLATION_COST_PER_MILLION_CHARACTERS,
+            "languages": list(cost.translation_languages),
+            "rows": translated.order_by("created_at", "language", "pk"),
+        },
     }
 
 
@@ -303,13 +421,14 @@ def space_report(*, space: Space, period: Period = Period(), top: int = TOP_SESS
     """What a space cost in ``period`` and which sessions drove it (for its owners)."""
     usage = usage_for_space(space=space, period=period)
     totals = usage_totals(usage)
+    translation = translation_totals(translation_for_space(space=space, period=period), by_day=True)
     connections = period.filter(Participant.objects.filter(session__space_id=space.pk), "joined_at")
     video_days = _video_minutes_by_day(connections)
     minutes = sum(video_days.values())
     video = video_cost(minutes, settings.LIVEKIT_COST_PER_PARTICIPANT_MINUTE)
     top_sessions = (
         sessions_with_cost(VideoSession.objects.filter(space_id=space.pk), period=period)
-        .filter(Q(run_count__gt=0) | Q(participant_minutes__gt=0))
+        .filter(Q(run_count__gt=0) | Q(participant_minutes__gt=0) | Q(translation_characters__gt=0))
         .order_by("-total_cost", "-created_at")[:top]
     )
     return {
@@ -317,9 +436,12 @@ def space_report(*, space: Space, period: Period = Period(), top: int = TOP_SESS
         "transcription_cost": totals["cost"],
         "participant_minutes": minutes,
         "video_cost": video,
-        "total_cost": totals["cost"] + video,
+        "translation": translation,
+        "total_cost": totals["cost"] + translation["cost"] + video,
         "period": period,
-        "days": _days_with_video(usage_by_day(usage), video_days),
+        "days": _days_joined(
+            usage_by_day(usage), translation=translation["days"], video=video_days
+        ),
         "top_sessions": list(top_sessions),
     }
 
@@ -337,14 +459,34 @@ def _video_minutes_by_day(connections: QuerySet[Participant]) -> dict[date, int]
     return dict(rows)
 
 
-def _days_with_video(days: list[dict[str, Any]], video: dict[date, int]) -> list[dict[str, Any]]:
-    """Joins the two per-day series (each at most one entry per day) on the date."""
+def _days_joined(
+    days: list[dict[str, Any]],
+    *,
+    translation: list[dict[str, Any]],
+    video: dict[date, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Joins the per-day series (each at most one entry per day) on the date: transcription
+    ``days`` gain ``translation_characters``, ``translation_cost``, ``video_cost`` when
+    ``video`` minutes are given, and ``total_cost``; a day with only one kind of usage gets
+    zeros for the others."""
+    zero = Decimal("0.0000")
+    blank: dict[str, Any] = {"minutes": 0, "cost": zero, "translation_cost": zero}
+    blank["translation_characters"] = 0
+    if video is not None:
+        blank["video_cost"] = zero
+    by_date = {d["date"]: {**blank, **d} for d in days}
+    for day in translation:
+        entry = by_date.setdefault(day["date"], {**blank, "date": day["date"]})
+        entry["translation_characters"] = day["characters"]
+        entry["translation_cost"] = day["cost"]
     rate = settings.LIVEKIT_COST_PER_PARTICIPANT_MINUTE
-    by_date = {d["date"]: {**d, "video_cost": Decimal("0.0000")} for d in days}
-    for day, minutes in video.items():
-        entry = by_date.setdefault(day, {"date": day, "minutes": 0, "cost": Decimal("0.0000")})
+    for day, minutes in (video or {}).items():
+        entry = by_date.setdefault(day, {**blank, "date": day})
         entry["video_cost"] = video_cost(minutes, rate)
-    return [by_date[day] for day in sorted(by_date)]
+    joined = [by_date[day] for day in sorted(by_date)]
+    for entry in joined:
+        entry["total_cost"] = entry["cost"] + entry["translation_cost"] + entry.get("video_cost", 0)
+    return joined
 
 
 def space_summary(*, space: Space) -> dict:
