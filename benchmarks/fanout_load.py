@@ -4,6 +4,14 @@ Start the topology first (``make up``), then, from another terminal:
 
     .venv/bin/python -m benchmarks.fanout_load                      # 400 sessions x 5 clients
     .venv/bin/python -m benchmarks.fanout_load --sessions 100 --seconds 20
+    .venv/bin/python -m benchmarks.fanout_load --languages 5 --rounds 2   # issue 18
+
+With ``--languages N`` (caption translation, issue 18) the run alternates two modes in one
+invocation, ``--rounds`` of each: *single-language* (every client reads the original, one
+message per event) and *N languages* (client k of a session reads caption language k of
+``CAPTION_LANGS``: the publisher sends each event as the original and as N translations, and a
+socket must receive the original and its own language's translation only). The ratio of the
+p99s of the two modes is the figure.
 
 What it does, all on loopback:
 1. Creates (ORM, against the `make up` database) five benchmark users, a space they belong to
@@ -46,6 +54,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from benchmarks.harness import ROOT, cpu_seconds, machine, rss_mb, tune_load_process
 
 MAX_CLIENTS = 5000
+CAPTION_LANGS = ("ru", "de", "fr", "es", "it", "uk", "pl", "nl")
 CONNECT_ATTEMPTS = 5
 TEXT = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was "
@@ -74,6 +83,16 @@ def setup_django() -> None:
 class Target:
     session_id: int
     path: str
+
+
+def set_caption_languages(clients_per_session: int, languages: int) -> None:
+    """Client k of every session reads caption language k (mod ``languages``); 0: all read the
+    original. The socket takes its person's choice at connect (``User.caption_language``)."""
+    from identity.models import User
+
+    for i in range(clients_per_session):
+        language = CAPTION_LANGS[i % languages] if languages else ""
+        User.objects.filter(email=f"fanout-{i}@bench.local").update(caption_language=language)
 
 
 def prepare(sessions: int, clients_per_session: int) -> list[list[Target]]:
@@ -131,6 +150,8 @@ class ClientStats:
     retries: int = 0
     errors: Counter = field(default_factory=Counter)
     dropped: int = 0
+    # translations delivered to a socket reading another language (must stay 0)
+    wrong_language: int = 0
     # (send time, delivery latency in ms) of every event received
     latencies_ms: list[tuple[float, float]] = field(default_factory=list)
     # per client: (session id, distinct events received, duplicate deliveries)
@@ -155,8 +176,10 @@ async def _client(
                     url + target.path, origin=origin, open_timeout=60, max_queue=None
                 )
                 # connected, history, transcription_status: then it is in the session's group.
-                for _ in range(3):
-                    json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
+                opening = [
+                    json.loads(await asyncio.wait_for(ws.recv(), timeout=60)) for _ in range(3)
+                ]
+                language = (opening[0].get("captions") or {}).get("language", "")
             break
         except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
             stats.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
@@ -173,8 +196,11 @@ async def _client(
             now = time.time()
             bench = json.loads(raw).get("bench")
             if bench is not None:
+                if bench.get("lang", language) != language:
+                    stats.wrong_language += 1
+                    continue
                 stats.latencies_ms.append((bench["sent"], (now - bench["sent"]) * 1000))
-                seen[bench["seq"]] += 1
+                seen[(bench["seq"], bench.get("lang", ""))] += 1
     except ConnectionClosed:
         pass
     if not stop.is_set():
@@ -225,6 +251,7 @@ def publisher_process(
     rate: float,
     seconds: float,
     loop: str,
+    languages: int,
     conn: multiprocessing.connection.Connection,
 ) -> None:
     """``rate`` events/s for each session, spread evenly over time, through the real broadcast.
@@ -242,8 +269,29 @@ def publisher_process(
 
     publish_ms: list[float] = []
 
+    async def translate(session_id: int, payload: dict, language: str) -> None:
+        # Stamped when it is sent: its latency is the server's delivery, not the queue of
+        # group_sends before it (a real run sends each translation when the provider has it).
+        await broadcast.send_translation(
+            session_id,
+            {
+                "type": "translation",
+                "utterance_id": payload["utterance_id"],
+                "language": language,
+                "text": f"[{language}] {TEXT}",
+                "start": payload["start"],
+                "end": payload["end"],
+                "bench": {"seq": payload["bench"]["seq"], "sent": time.time(), "lang": language},
+            },
+        )
+
     async def publish(session_id: int, payload: dict) -> None:
-        await broadcast.send_transcript(session_id, payload)
+        # Caption translation: the same final in each language, to its readers only; all
+        # pipelined on the layer's connection with the original.
+        await asyncio.gather(
+            broadcast.send_transcript(session_id, payload),
+            *(translate(session_id, payload, lang) for lang in CAPTION_LANGS[:languages]),
+        )
         publish_ms.append((time.time() - payload["bench"]["sent"]) * 1000)
 
     sent: dict[int, int] = dict.fromkeys(session_ids, 0)
@@ -385,6 +433,16 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=5.0, help="listening after the last event")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="bound on the whole run")
     parser.add_argument("--target-p99-ms", type=float, default=250.0)
+    parser.add_argument(
+        "--languages",
+        type=int,
+        default=0,
+        choices=range(len(CAPTION_LANGS) + 1),
+        metavar=f"0..{len(CAPTION_LANGS)}",
+        help="caption languages among each session's clients; >0 alternates with a "
+        "single-language round (issue 18)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of each mode")
     args = parser.parse_args()
 
     host = urlsplit(args.url).hostname
@@ -396,15 +454,42 @@ def main() -> int:
     ports = [int(p) for p in args.web_ports.split()]
     raise_fd_limit()
     setup_django()
-    deadline = time.monotonic() + args.max_seconds
+    modes = [0] if args.languages == 0 else [0, args.languages]
+    results: dict[int, list[float]] = {mode: [] for mode in modes}
+    all_ok = True
+    for round_number in range(args.rounds):
+        for mode in modes:
+            label = f"{mode} languages" if mode else "single language"
+            print(f"\n=== round {round_number + 1}/{args.rounds}: {label} ===")
+            ok, p99 = run_once(args, ports, mode)
+            results[mode].append(p99)
+            all_ok = all_ok and ok
+    if args.languages:
+        single, multi = results[0], results[args.languages]
+        print("\n=== summary ===")
+        print("single-language p99 ms per round: " + ", ".join(f"{v:.1f}" for v in single))
+        print(
+            f"{args.languages}-language p99 ms per round: " + ", ".join(f"{v:.1f}" for v in multi)
+        )
+        ratios = [m / s if s else float("inf") for s, m in zip(single, multi, strict=True)]
+        print("ratio per round: " + ", ".join(f"{r:.2f}" for r in ratios))
+        print(f"median ratio {pct(ratios, 0.5):.2f} (target <= 1.5)")
+    return 0 if all_ok else 1
 
+
+def run_once(args: argparse.Namespace, ports: list[int], languages: int) -> tuple[bool, float]:
+    """One measured run; (target met, delivery p99 in ms)."""
+    total = args.sessions * args.clients_per_session
+    deadline = time.monotonic() + args.max_seconds
     pids = daphne_pids(ports)
     if len(pids) != len(ports):
-        print(f"Daphne processes on ports {ports} not found (found {pids}): is `make up` running?")
-        return 2
+        raise SystemExit(
+            f"Daphne processes on ports {ports} not found (found {pids}): is `make up` running?"
+        )
     from django.db import connections
 
     t0 = time.monotonic()
+    set_caption_languages(args.clients_per_session, languages)
     plan = prepare(args.sessions, args.clients_per_session)
     session_ids = [targets[0].session_id for targets in plan]
     connections.close_all()
@@ -459,6 +544,7 @@ def main() -> int:
                     args.rate,
                     args.seconds,
                     args.loop,
+                    languages,
                     theirs,
                 ),
             )
@@ -513,7 +599,9 @@ def main() -> int:
     dropped = sum(s.dropped for s in stats)
     clients = [c for s in stats for c in s.clients]
     # Every connected client was in its session's group before the first event was sent.
-    expected = sum(sent[sid] for sid, _, _ in clients)
+    # Each client: the original of every event, and its language's translation of it.
+    per_event = 2 if languages else 1
+    expected = sum(sent[sid] * per_event for sid, _, _ in clients)
     distinct = sum(n for _, n, _ in clients)
     duplicated = sum(d for _, _, d in clients)
     delivered = distinct + duplicated
@@ -538,7 +626,14 @@ def main() -> int:
         f"delivery latency ms: median {pct(latencies, 0.5):.1f}  p95 {pct(latencies, 0.95):.1f}  "
         f"p99 {pct(latencies, 0.99):.1f}  max {max(latencies, default=0):.1f}"
     )
+    wrong = sum(s.wrong_language for s in stats)
     print(f"lost {lost}, duplicated {duplicated}, sockets dropped mid-run {dropped}")
+    if languages:
+        print(
+            f"{languages} caption languages ({', '.join(CAPTION_LANGS[:languages])}): "
+            f"{per_event} messages per event per client; translations delivered to a reader "
+            f"of another language: {wrong}"
+        )
     errors: Counter = Counter()
     for s in stats:
         errors.update(s.errors)
@@ -574,10 +669,11 @@ def main() -> int:
             f"{pct(latencies[:third], 0.99):.1f} / {pct(latencies[-third:], 0.99):.1f} ms"
         )
     p99 = pct(latencies, 0.99)
-    ok = lost == 0 and duplicated == 0 and failed == 0 and p99 <= args.target_p99_ms
+    ok = lost == 0 and duplicated == 0 and wrong == 0 and failed == 0
+    ok = ok and p99 <= args.target_p99_ms
     verdict = "MET" if ok else "NOT MET"
     print(f"target p99 <= {args.target_p99_ms:g} ms, zero lost/duplicated: {verdict}")
-    return 0 if ok else 1
+    return ok, p99
 
 
 if __name__ == "__main__":
