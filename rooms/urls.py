@@ -15,6 +15,7 @@ from sessions_app.urls import api_urlpatterns as sessions_api
 from sessions_app.urls import space_session_urlpatterns
 from spaces.urls import api_urlpatterns as spaces_api
 from spaces.urls import invite_urlpatterns
+from transcription.search_views import search_all, search_space
 from transcription.urls import api_urlpatterns as transcription_api
 from transcription.usage.views import my_usage, space_usage
 
@@ -57,7 +58,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/usage/", my_usage, name="my-usage"),
     path("me/", include("identity.urls")),
+    path("search/", search_all, name="search"),
     path("spaces/<slug:slug>/usage/", space_usage, name="space-usage"),
+    path("spaces/<slug:slug>/search/", search_space, name="space-search"),
     path("spaces/", include("spaces.urls")),
     *space_session_urlpatterns,
     *invite_urlpatterns,

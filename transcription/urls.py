@@ -1,6 +1,6 @@
 from django.urls import path
 
-from transcription import api
+from transcription import api, search_api
 from transcription.archive import api as exports_api
 from transcription.archive import edits_api
 from transcription.usage import api as usage_api
@@ -79,4 +79,5 @@ api_urlpatterns = [
         name="api-session-usage",
     ),
     path("spaces/<slug:slug>/usage", usage_api.SpaceUsageApi.as_view(), name="api-space-usage"),
+    path("search", search_api.SearchApi.as_view(), name="api-search"),
 ]

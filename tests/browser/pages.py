@@ -156,6 +156,8 @@ def pages(site: Site) -> list[tuple[str, str, str]]:
         ("session-finished", "owner", reverse("sessions:detail", args=[site.finished.slug])),
         ("invite", "newcomer", invite_path),
         ("api-docs", "owner", reverse("api-docs")),
+        ("search", "owner", reverse("search") + "?q=roadmap"),
+        ("space-search", "owner", reverse("space-search", args=[space]) + "?q=roadmap"),
     ]
 
 

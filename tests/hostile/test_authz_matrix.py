@@ -78,6 +78,9 @@ OWN_DATA = {
     "api/spaces",
     "api/sessions",
     "api/transcription/stats",
+    # Search finds only the caller's own spaces' meetings (outsider: nothing).
+    "search/",
+    "api/search",
 }
 """Routes a signed-in outsider may get a 2xx from: they show or create the caller's own data."""
 
