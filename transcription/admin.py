@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
@@ -183,8 +185,62 @@ class SegmentTranslationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return row.is_stale(row.segment.revision)
 
 
+class MeterAdminMixin:
+    """What the two meter lists share: the created and session columns, totals and a per-day
+    chart of exactly the filtered rows (``summarise``, into the template's ``summary_name``),
+    and "Export filtered rows as CSV" (``csv_response``)."""
+
+    summary_name: str
+    summarise: Callable[[QuerySet], dict]
+    csv_response: Callable[[QuerySet], HttpResponse]
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, row: TranscriptionUsage | TranslationUsage) -> str:
+        return date_format(timezone.localtime(row.created_at), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description=_("session"), ordering="session__title")
+    def session_title(self, row: TranscriptionUsage | TranslationUsage) -> str:
+        return row.session.title
+
+    def _url_name(self, view: str) -> str:
+        meta = self.model._meta  # type: ignore[attr-defined]
+        return f"{meta.app_label}_{meta.model_name}_{view}"
+
+    def get_urls(self) -> list:
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_filtered_csv),  # type: ignore[attr-defined]
+            name=self._url_name("export"),
+        )
+        return [export, *super().get_urls()]  # type: ignore[misc]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            summary = self.summarise(context["cl"].queryset)
+            context[self.summary_name] = summary
+            context["usage_chart"] = day_chart(summary["days"])
+            context["export_query"] = request.GET.urlencode()
+        return response
+
+    def export_filtered_csv(self, request: HttpRequest) -> HttpResponse:
+        """Every row the changelist's current filters select, as CSV."""
+        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+        except IncorrectLookupParameters:
+            # The changelist answers unknown filters the same way: back to the list, ?e=1.
+            changelist_url = reverse(f"admin:{self._url_name('changelist')}")
+            return redirect(f"{changelist_url}?e=1")
+        return self.csv_response(changelist.queryset)
+
+
 @admin.register(TranscriptionUsage)
-class TranscriptionUsageAdmin(admin.ModelAdmin):
+class TranscriptionUsageAdmin(MeterAdminMixin, admin.ModelAdmin):
     """Usage rows with totals, a per-day chart and the top sessions for the filtered rows."""
 
     change_list_template = "admin/usage/change_list.html"
@@ -226,44 +282,9 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
     cost_per_minute_money = money_column("cost_per_minute", _("cost per minute"))
     duration = duration_column
 
-    @admin.display(description=_("created"), ordering="created_at")
-    def created(self, row: TranscriptionUsage) -> str:
-        return date_format(timezone.localtime(row.created_at), "SHORT_DATETIME_FORMAT")
-
-    @admin.display(description=_("session"), ordering="session__title")
-    def session_title(self, row: TranscriptionUsage) -> str:
-        return row.session.title
-
-    def get_urls(self) -> list:
-        export = path(
-            "export.csv",
-            self.admin_site.admin_view(self.export_filtered_csv),
-            name="transcription_transcriptionusage_export",
-        )
-        return [export, *super().get_urls()]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
-    ) -> HttpResponse:
-        response = super().changelist_view(request, extra_context)
-        context = getattr(response, "context_data", None)
-        if context is not None and "cl" in context:
-            summary = changelist_summary(context["cl"].queryset)
-            context["usage_summary"] = summary
-            context["usage_chart"] = day_chart(summary["days"])
-            context["export_query"] = request.GET.urlencode()
-        return response
-
-    def export_filtered_csv(self, request: HttpRequest) -> HttpResponse:
-        """Every row the changelist's current filters select, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            # The changelist answers unknown filters the same way: back to the list, ?e=1.
-            return redirect(f"{reverse('admin:transcription_transcriptionusage_changelist')}?e=1")
-        return usage_csv_response(changelist.queryset)
+    summary_name = "usage_summary"
+    summarise = staticmethod(changelist_summary)
+    csv_response = staticmethod(usage_csv_response)
 
     @admin.action(description=_("Export selected usage as CSV"))
     def export_csv(
@@ -273,7 +294,7 @@ class TranscriptionUsageAdmin(admin.ModelAdmin):
 
 
 @admin.register(TranslationUsage)
-class TranslationUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TranslationUsageAdmin(MeterAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The translation meter with totals per language, a per-day chart and the top sessions
     for the filtered rows, next to the transcription usage list."""
 
@@ -312,14 +333,6 @@ class TranslationUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "cost_per_million_characters", _("cost per million characters")
     )
 
-    @admin.display(description=_("created"), ordering="created_at")
-    def created(self, row: TranslationUsage) -> str:
-        return date_format(timezone.localtime(row.created_at), "SHORT_DATETIME_FORMAT")
-
-    @admin.display(description=_("session"), ordering="session__title")
-    def session_title(self, row: TranslationUsage) -> str:
-        return row.session.title
-
     @admin.display(description=_("language"), ordering="language")
     def language_name(self, row: TranslationUsage) -> str:
         return language_label(row.language)
@@ -328,35 +341,9 @@ class TranslationUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def characters_count(self, row: TranslationUsage) -> str:
         return number_format(row.characters, force_grouping=True)
 
-    def get_urls(self) -> list:
-        export = path(
-            "export.csv",
-            self.admin_site.admin_view(self.export_filtered_csv),
-            name="transcription_translationusage_export",
-        )
-        return [export, *super().get_urls()]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
-    ) -> HttpResponse:
-        response = super().changelist_view(request, extra_context)
-        context = getattr(response, "context_data", None)
-        if context is not None and "cl" in context:
-            summary = translation_changelist_summary(context["cl"].queryset)
-            context["translation_summary"] = summary
-            context["usage_chart"] = day_chart(summary["days"])
-            context["export_query"] = request.GET.urlencode()
-        return response
-
-    def export_filtered_csv(self, request: HttpRequest) -> HttpResponse:
-        """Every row the changelist's current filters select, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return redirect(f"{reverse('admin:transcription_translationusage_changelist')}?e=1")
-        return translation_csv_response(changelist.queryset)
+    summary_name = "translation_summary"
+    summarise = staticmethod(translation_changelist_summary)
+    csv_response = staticmethod(translation_csv_response)
 
     @admin.action(description=_("Export selected translation usage as CSV"))
     def export_csv(
