@@ -269,29 +269,28 @@ def publisher_process(
 
     publish_ms: list[float] = []
 
-    async def translate(session_id: int, payload: dict, language: str) -> None:
-        # Stamped when it is sent: its latency is the server's delivery, not the queue of
-        # group_sends before it (a real run sends each translation when the provider has it).
-        await broadcast.send_translation(
-            session_id,
-            {
-                "type": "translation",
-                "utterance_id": payload["utterance_id"],
-                "language": language,
-                "text": f"[{language}] {TEXT}",
-                "start": payload["start"],
-                "end": payload["end"],
-                "bench": {"seq": payload["bench"]["seq"], "sent": time.time(), "lang": language},
-            },
-        )
-
     async def publish(session_id: int, payload: dict) -> None:
-        # Caption translation: the same final in each language, to its readers only; all
-        # pipelined on the layer's connection with the original.
-        await asyncio.gather(
-            broadcast.send_transcript(session_id, payload),
-            *(translate(session_id, payload, lang) for lang in CAPTION_LANGS[:languages]),
-        )
+        await broadcast.send_transcript(session_id, payload)
+        if languages:
+            # Caption translation: the final in each language, coalesced into one group message
+            # as the run sends what arrives within its window (``CAPTIONS_COALESCE_SECONDS``);
+            # each socket gets its own language's frame only.
+            seq = payload["bench"]["seq"]
+            await broadcast.send_translations(
+                session_id,
+                [
+                    {
+                        "type": "translation",
+                        "utterance_id": payload["utterance_id"],
+                        "language": language,
+                        "text": f"[{language}] {TEXT}",
+                        "start": payload["start"],
+                        "end": payload["end"],
+                        "bench": {"seq": seq, "sent": time.time(), "lang": language},
+                    }
+                    for language in CAPTION_LANGS[:languages]
+                ],
+            )
         publish_ms.append((time.time() - payload["bench"]["sent"]) * 1000)
 
     sent: dict[int, int] = dict.fromkeys(session_ids, 0)

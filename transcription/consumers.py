@@ -39,7 +39,7 @@ from spaces.access import ACCESS_REVOKED
 from spaces.languages import language_label
 from transcription import selectors
 from transcription.live import broadcast
-from transcription.live.fanout import encoded, fanout_for
+from transcription.live.fanout import encoded, encoded_item, fanout_for
 from transcription.models import TranscriptionRun
 from transcription.translation import (
     CAPTION_LANGUAGES,
@@ -338,13 +338,16 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         if self.group:
             await self.send(text_data=encoded(event))
 
-    async def transcript_translation(self, event: dict[str, Any]) -> None:
-        """A final in one caption language: only to the sockets reading that language."""
-        payload = event["payload"]
-        if self.group and self.caption_language and payload["language"] == self.caption_language:
+    async def transcript_translations(self, event: dict[str, Any]) -> None:
+        """Finals in caption languages: to each socket, those in its language only (each
+        encoded once per process)."""
+        language = self.caption_language
+        for index, payload in enumerate(event["payloads"]):
+            if not (self.group and language and payload["language"] == language):
+                continue
             if self.heard_translated is not None:
                 self.heard_translated.add(payload["utterance_id"])
-            await self.send(text_data=encoded(event))
+            await self.send(text_data=encoded_item(event, "payloads", index))
 
     async def transcript_captions(self, event: dict[str, Any]) -> None:
         """What the run translates into changed."""

@@ -230,9 +230,15 @@ async def test_translations_reach_only_their_readers_and_originals_and_captions_
     await _join(german)
     session_id = video_session.pk
 
-    await broadcast.send_translation(session_id, _translation("u-9", "de", "Hallo"))
-    await broadcast.send_translation(session_id, _translation("u-9", "fr", "bonjour"))
-    await broadcast.send_translation(session_id, _translation("u-9", "ru", "привет"))
+    # One group message for every language (the run coalesces them), one frame per reader.
+    await broadcast.send_translations(
+        session_id,
+        [
+            _translation("u-9", "de", "Hallo"),
+            _translation("u-9", "fr", "bonjour"),
+            _translation("u-9", "ru", "привет"),
+        ],
+    )
     original = {"type": "transcript", "utterance_id": "u-9", "text": "hello", "is_final": True}
     await broadcast.send_transcript(session_id, original)
     captions = broadcast.captions_payload({"de", "ru"}, {"de": 1.0, "ru": 0.5}, "llm")
@@ -264,13 +270,14 @@ async def test_a_socket_that_switches_language_gets_the_new_language_from_then_o
 
     await _send_choice(client, {"type": "caption_language", "language": "de"})
     await client.until(lambda m: m.get("type") == "caption_language")
-    await broadcast.send_translation(video_session.pk, _translation("u-1", "ru", "привет"))
-    await broadcast.send_translation(video_session.pk, _translation("u-1", "de", "Hallo"))
+    await broadcast.send_translations(
+        video_session.pk, [_translation("u-1", "ru", "привет"), _translation("u-1", "de", "Hallo")]
+    )
     assert await client.next() == _translation("u-1", "de", "Hallo")
 
     await _send_choice(client, {"type": "caption_language", "language": ""})
     await client.until(lambda m: m.get("type") == "caption_language")
-    await broadcast.send_translation(video_session.pk, _translation("u-2", "de", "Tschüss"))
+    await broadcast.send_translations(video_session.pk, [_translation("u-2", "de", "Tschüss")])
     assert await client.comm.receive_nothing(timeout=0.3), "the original reader gets none"
     await client.disconnect()
 

@@ -142,11 +142,12 @@ async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
     )
 
 
-async def send_translation(session_id: int, payload: dict[str, Any]) -> None:
-    """A final in one caption language: consumers pass it only to sockets reading that
-    language (``payload["language"]``)."""
+async def send_translations(session_id: int, payloads: list[dict[str, Any]]) -> None:
+    """Finals in caption languages, as many as the run has at hand (one group message, whatever
+    the number of languages): consumers pass each only to the sockets reading its language
+    (``payload["language"]``)."""
     await get_channel_layer().group_send(
-        session_group(session_id), {"type": "transcript.translation", "payload": payload}
+        session_group(session_id), {"type": "transcript.translations", "payloads": payloads}
     )
 
 

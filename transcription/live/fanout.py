@@ -40,6 +40,15 @@ def encoded(message: dict[str, Any], key: str = "payload") -> str:
     return text
 
 
+def encoded_item(message: dict[str, Any], key: str, index: int) -> str:
+    """``message[key][index]`` as JSON, encoded once for all the listeners of a process."""
+    cache = f"_{key}_{index}_json"
+    text = message.get(cache)
+    if text is None:
+        text = message[cache] = json.dumps(message[key][index])
+    return text
+
+
 class _Group:
     def __init__(self, name: str, channel: str) -> None:
         self.name = name

@@ -59,6 +59,9 @@ MAX_CAPTION_LANGUAGES = 12
 CAPTIONS_DEBOUNCE_SECONDS = 0.5
 """After a ``captions.changed`` nudge, the run reads the languages once this much later (so a
 burst of choices is one query)."""
+CAPTIONS_COALESCE_SECONDS = 0.1
+"""Translations arriving within this window go out as one group message (captions come a second
+or more after their final anyway; 0.1 s more is not seen)."""
 
 MAX_BACKLOG = 500
 """Finals waiting for the LLM at most (it is far behind: the oldest are given up)."""
@@ -248,6 +251,9 @@ class CaptionsMixin:
         self._captions_lock = asyncio.Lock()
         self._captions_tasks: set[asyncio.Task[None]] = set()
         self._captions_nudge: asyncio.Task[None] | None = None
+        # Translations to broadcast, coalesced (``on_translation``).
+        self._outbox: list[dict[str, Any]] = []
+        self._outbox_task: asyncio.Task[None] | None = None
 
     def _wanted(self, languages: Iterable[str]) -> set[str]:
         return {language for language in languages if language and language != self._spoken}
@@ -311,6 +317,8 @@ class CaptionsMixin:
                 task.cancel()
         if self.translator is not None:
             await self.translator.close(within=settings.TRANSCRIPTION_DRAIN_SECONDS)
+        if self._outbox_task is not None:
+            await self._outbox_task
 
     # --- the targets grow -----------------------------------------------------------------
 
@@ -425,11 +433,21 @@ class CaptionsMixin:
             "start": start,
             "end": end,
         }
+        self._outbox.append(payload)
+        if self._outbox_task is None:
+            self._outbox_task = asyncio.create_task(self._outbox_send())
+
+    async def _outbox_send(self) -> None:
+        """Broadcast the translations that came within ``CAPTIONS_COALESCE_SECONDS`` as one
+        group message: each process then receives one message per window, not one per language
+        and final (the fan-out benchmark, docs/benchmarks.md)."""
+        await asyncio.sleep(CAPTIONS_COALESCE_SECONDS)
+        payloads, self._outbox, self._outbox_task = self._outbox, [], None
         try:
-            await broadcast.send_translation(self.session_id, payload)
+            await broadcast.send_translations(self.session_id, payloads)
         except Exception:
             # Redis is away: stored regardless, pages read it in ``history`` when they reconnect.
-            logger.warning("run %s: translation not broadcast (channel layer)", self.run_id)
+            logger.warning("run %s: translations not broadcast (channel layer)", self.run_id)
 
     def translation_meter(self) -> tuple[str, dict[str, TranslationCounts]] | None:
         """Totals per language since the run started, for the usage checkpoint."""
