@@ -109,7 +109,7 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         self.present = await self._presence(participant_connected, session=session)
         # Live captions in this person's language (``docs/transcript-protocol.md``).
         self.caption_language = user.caption_language
-        history, run = await database_sync_to_async(self._history_and_run)()
+        history, run, status = await database_sync_to_async(self._opening)()
         await self.send_json(
             {
                 "type": "connected",
@@ -120,7 +120,7 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
             }
         )
         await self.send_json({"type": "history", "segments": history})
-        await self._apply_status(broadcast.status_payload(run), run.control_channel if run else "")
+        await self._apply_status(status, run.control_channel if run else "")
         if run is not None and not run.is_finished:
             self.heard = {segment["utterance_id"] for segment in history}
             self.heard_translated = {s["utterance_id"] for s in history if s["translation"]}
@@ -159,6 +159,15 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         ]
         if missed and self.group:
             await self.send_json({"type": "history", "segments": missed})
+
+    def _opening(
+        self,
+    ) -> tuple[list[dict[str, Any]], TranscriptionRun | None, dict[str, Any]]:
+        """The history, the current run and its status, read in the database thread (the
+        status reads the run's captions from the shared cache: blocking I/O, kept off the
+        event loop)."""
+        history, run = self._history_and_run()
+        return history, run, broadcast.status_payload(run)
 
     def _history_and_run(self) -> tuple[list[dict[str, Any]], TranscriptionRun | None]:
         """The stored finals, each with its translation into this socket's caption language
