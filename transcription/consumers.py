@@ -38,7 +38,7 @@ from sessions_app.ws import (
 from spaces.access import ACCESS_REVOKED
 from spaces.languages import language_label
 from transcription import selectors
-from transcription.live import broadcast
+from transcription.live import broadcast, local
 from transcription.live.fanout import encoded, encoded_item, fanout_for
 from transcription.models import TranscriptionRun
 from transcription.translation import (
@@ -326,6 +326,9 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         return True
 
     async def _to_run(self, message: dict[str, Any]) -> None:
+        # A run on this socket's own loop (embedded mode) takes it directly.
+        if local.deliver(self.control_channel, message):
+            return
         try:
             await self.channel_layer.send(self.control_channel, message)
         except ChannelFull:
