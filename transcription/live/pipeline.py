@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -28,9 +28,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from rooms import logging_setup, metrics
-from transcription.live import broadcast, store
+from transcription.live import broadcast, local, store
 from transcription.live.attribution import SpeakerTimeline
-from transcription.live.audio import Mixer
+from transcription.live.audio import Mixer, MixerBank, MixTick
 from transcription.live.batching import RunBatcher
 from transcription.live.ingest import BYTES_PER_SECOND, RtmpIngest
 from transcription.live.server_source import ServerSourceMixin, SourceFailure
@@ -62,6 +62,14 @@ def stream_for(run: TranscriptionRun, translation_languages: Iterable[str] = ())
     )
 
 
+def _loop_bank() -> MixerBank | None:
+    """The running loop's mixer bank; None (a bank of the mixer's own) outside a loop."""
+    try:
+        return MixerBank.current()
+    except RuntimeError:
+        return None
+
+
 class RunPipeline(CaptionsMixin, ServerSourceMixin):
     """Runs one TranscriptionRun until it is stopped or fails. Use ``await run()`` once."""
 
@@ -84,6 +92,7 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
         self.mixer = Mixer(
             tick_seconds=settings.TRANSCRIPTION_TICK_SECONDS,
             jitter_seconds=settings.TRANSCRIPTION_JITTER_SECONDS,
+            bank=_loop_bank(),
         )
         self.stop_requested = asyncio.Event()
         # Limits (``transcription.usage.limits``), refreshed by the batcher with each checkpoint.
@@ -95,6 +104,7 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
         # Set by ``hand_off``: this process is shutting down while the session goes on.
         self.handing_off = False
         self.channel = ""
+        self._tasks: set[asyncio.Task[None]] = set()
         # Session time (seconds since the session started) of stream time 0.
         self.offset = 0.0
         self._log_extra = {"session": self.slug, "run": self.run_id}
@@ -105,8 +115,16 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
     async def run(self) -> None:
         # Every line this run's tasks log names its session and run.
         logging_setup.bind(session=self.slug, run=self.run_id)
-        layer = get_channel_layer()
-        self.channel = await layer.new_channel("transcription.run.")
+        self.channel = await get_channel_layer().new_channel("transcription.run.")
+        # Sockets on this loop hand their frames over directly (``transcription.live.local``).
+        local.register(self.channel, self.on_message)
+        try:
+            await self._attached()
+        finally:
+            local.unregister(self.channel)
+            self.mixer.close()  # its rows in the loop's mixer bank
+
+    async def _attached(self) -> None:
         run = await database_sync_to_async(store.run_attach)(
             run_id=self.run_id, control_channel=self.channel
         )
@@ -290,6 +308,8 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
         return self._stream_live.audio_seconds if self._stream_live is not None else 0.0
 
     async def _receive_loop(self) -> None:
+        """Messages that come through the channel layer (from other processes or loops; a socket
+        on this run's own loop calls ``on_message`` directly: ``transcription.live.local``)."""
         layer = get_channel_layer()
         while True:
             try:
@@ -300,45 +320,58 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
                 logger.warning("run %s: control channel unavailable; retrying", self.run_id)
                 await asyncio.sleep(0.5)
                 continue
-            kind = message.get("type")
-            if kind == "audio.frame":
-                source = str(message.get("source", ""))
-                pcm = message.get("pcm")
-                if not source or not isinstance(pcm, bytes | bytearray):
-                    continue
-                if source not in self.mixer.sources and len(self.mixer.sources) >= self.max_senders:
-                    await self._refuse_sender(source, str(message.get("name") or source))
-                    continue
-                self.names[source] = str(message.get("name") or source)[:120]
-                self.mixer.push(source, bytes(pcm))
-            elif kind == "audio.leave":
-                self.mixer.remove(str(message.get("source", "")))
-                self.refused_senders.discard(str(message.get("source", "")))
-            elif kind == "speakers.active":
-                self._on_active_speakers(message)
-            elif kind == "run.stop":
-                self.stop_requested.set()
-            elif kind == "captions.changed":
-                self.captions_nudged()
+            self.on_message(message)
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        """An audio frame, speaker report or control message for this run (never awaits: a
+        socket on the same loop calls it for each frame)."""
+        kind = message.get("type")
+        if kind == "audio.frame":
+            source = str(message.get("source", ""))
+            pcm = message.get("pcm")
+            if not source or not isinstance(pcm, bytes | bytearray):
+                return
+            if source not in self.mixer.sources and len(self.mixer.sources) >= self.max_senders:
+                if source not in self.refused_senders:
+                    self.refused_senders.add(source)
+                    self._background(
+                        self._refuse_sender(source, str(message.get("name") or source))
+                    )
+                return
+            self.names[source] = str(message.get("name") or source)[:120]
+            self.mixer.push(source, bytes(pcm))
+        elif kind == "audio.leave":
+            self.mixer.remove(str(message.get("source", "")))
+            self.refused_senders.discard(str(message.get("source", "")))
+        elif kind == "speakers.active":
+            self._on_active_speakers(message)
+        elif kind == "run.stop":
+            self.stop_requested.set()
+        elif kind == "captions.changed":
+            self.captions_nudged()
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _refuse_sender(self, source: str, name: str) -> None:
-        """Tell the session, once per sender, that a microphone over the limit is not mixed."""
-        if source in self.refused_senders:
-            return
-        self.refused_senders.add(source)
-        await broadcast.send_transcript(
-            self.session_id,
-            {
-                "type": "error",
-                "code": "too_many_senders",
-                "message": f"{name[:120]}'s microphone is not transcribed: this session "
-                f"transcribes {self.max_senders} microphones at once. When someone leaves, the "
-                "next microphone is transcribed.",
-                # For the page to say it in its reader's language.
-                "name": name[:120],
-                "limit": self.max_senders,
-            },
-        )
+        """Tell the session (once per sender: ``on_message``) that a microphone over the limit
+        is not mixed."""
+        error = {
+            "type": "error",
+            "code": "too_many_senders",
+            "message": f"{name[:120]}'s microphone is not transcribed: this session "
+            f"transcribes {self.max_senders} microphones at once. When someone leaves, the "
+            "next microphone is transcribed.",
+            # For the page to say it in its reader's language.
+            "name": name[:120],
+            "limit": self.max_senders,
+        }
+        try:
+            await broadcast.send_transcript(self.session_id, error)
+        except Exception:
+            logger.warning("run %s: refusal of %s not broadcast", self.run_id, source)
 
     def _on_active_speakers(self, message: dict[str, Any]) -> None:
         speakers = [str(s) for s in message.get("speakers", [])][:50]
@@ -350,10 +383,9 @@ class RunPipeline(CaptionsMixin, ServerSourceMixin):
         stream_at = self.stream_time() - (time.time() - at) + delay
         self.timeline.set_active_speakers(speakers, at=max(0.0, stream_at))
 
-    async def on_tick(self) -> None:
-        """One tick of mixed audio to the provider (called by the shared ``Ticker``)."""
+    async def on_tick(self, mixed: MixTick) -> None:
+        """One tick of mixed audio to the provider (from the shared ``Ticker``)."""
         assert self._stream_live is not None
-        mixed = self.mixer.tick()
         tick = self.mixer.tick_seconds
         for source in mixed.active:
             self.timeline.add_activity(source, mixed.start, mixed.start + tick)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from transcription.live.audio import Mixer, MixerBank, MixTick
 from transcription.live.ticker import Ticker
 
 
@@ -17,8 +18,9 @@ class Recorder:
     def __init__(self, landed: list[bool]) -> None:
         self.landed = landed
         self.seen: list[bool] = []
+        self.mixer = Mixer(bank=MixerBank.current())
 
-    async def on_tick(self) -> None:
+    async def on_tick(self, mixed: MixTick) -> None:
         self.seen.append(self.landed[0])
 
     def on_tick_failed(self, exc: BaseException) -> None:
