@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rooms.settings")
 
@@ -13,8 +13,10 @@ app.autodiscover_tasks()
 
 
 @worker_process_init.connect
+@worker_ready.connect
 def _tune_gc(**_: object) -> None:
-    # Ingest workers run live pipelines: the same GC pauses would stall their ticks.
+    # Ingest workers run live pipelines: the same GC pauses would stall their ticks (in the
+    # pool processes of a prefork pool, in the worker itself with a thread pool).
     from rooms.runtime import tune_gc_for_latency
 
     tune_gc_for_latency()

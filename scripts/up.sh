@@ -3,13 +3,14 @@
 #
 #   PostgreSQL + Redis (scripts/services.sh, data kept in $UP_DIR/services)
 #   nginx balancer  UP_HOST:UP_PORT  ->  Daphne web1, web2 (UP_WEB_PORTS), WebSockets included
-#   Celery worker for `default`, Celery worker for `ingest`, Celery beat
+#   Celery worker for `default`, Celery workers for `ingest` (one per core), Celery beat
 #
 # The processes run under honcho from a Procfile generated in $UP_DIR; Ctrl-C (SIGINT) or
 # SIGTERM stops all of them, then PostgreSQL and Redis.
 #
 # Settings (all optional): UP_DIR (.run), UP_HOST (127.0.0.1), UP_PORT (8000),
-# UP_WEB_PORTS ("8001 8002"), PG_PORT (55432), REDIS_PORT (56379). Rooms' own variables
+# UP_WEB_PORTS ("8001 8002"), UP_INGEST_WORKERS (one per core), UP_RUNS_PER_INGEST_WORKER (100),
+# PG_PORT (55432), REDIS_PORT (56379). Rooms' own variables
 # (README) pass through; DEBUG stays true unless set.
 set -euo pipefail
 
@@ -42,6 +43,8 @@ up_dir=$(realpath -m "${UP_DIR:-.run}")
 host=${UP_HOST:-127.0.0.1}
 port=${UP_PORT:-8000}
 read -r -a web_ports <<<"${UP_WEB_PORTS:-8001 8002}"
+ingest_workers=${UP_INGEST_WORKERS:-$(nproc)}
+runs_per_worker=${UP_RUNS_PER_INGEST_WORKER:-100}
 export PG_PORT=${PG_PORT:-55432} REDIS_PORT=${REDIS_PORT:-56379}
 venv=$root/.venv/bin
 services_dir=$up_dir/services
@@ -145,9 +148,13 @@ done
 cat >>"$procfile" <<EOF
 balancer: exec scripts/wait-for-ports.sh ${web_ports[*]} -- /usr/sbin/nginx -p $nginx_dir -c $nginx_dir/nginx.conf -e $nginx_dir/error.log
 worker-default: exec scripts/own-group.sh $venv/celery -A rooms worker -Q default -n default@%h -c 2 -l info
-worker-ingest: exec scripts/own-group.sh $venv/celery -A rooms worker -Q ingest -n ingest@%h -c 4 -l info
 beat: exec $venv/celery -A rooms beat -l info -s $up_dir/celerybeat-schedule
 EOF
+# Ingest: one worker per core, each a thread pool whose runs share one event loop
+# (transcription.live.runner.RunHost); a thread per run, so -c bounds the runs per worker.
+for n in $(seq 1 "$ingest_workers"); do
+  echo "worker-ingest$n: exec scripts/own-group.sh $venv/celery -A rooms worker -Q ingest -n ingest$n@%h -P threads -c $runs_per_worker --prefetch-multiplier 1 -l info" >>"$procfile"
+done
 
 echo
 echo "  Rooms (distributed: ${#web_ports[@]} Daphnes behind nginx) at http://$host:$port"

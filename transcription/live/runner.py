@@ -3,7 +3,8 @@
 - ``embedded``: an asyncio task inside this Daphne process (the default without Redis). The
   in-memory channel layer only works within one event loop, so the task is scheduled on the
   loop that serves ASGI requests, captured by ``LoopCaptureMiddleware``.
-- ``celery``: a long-lived task on the ``ingest`` queue (the default with Redis).
+- ``celery``: a long-lived task on the ``ingest`` queue (the default with Redis); in a worker
+  with a thread pool, the runs of the process share one event loop (``RunHost``).
 
 Nothing else knows which one is in use: services call ``launch(run_id)``.
 
@@ -18,17 +19,20 @@ signal to the pool processes running runs, which handle it in ``execute_in_worke
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 import signal
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from transcription.live.launch import register_embedded
+from transcription.live.launch import launch_elsewhere, register_embedded
 
 if TYPE_CHECKING:
     from transcription.live.pipeline import RunPipeline
@@ -102,6 +106,76 @@ async def execute_in_worker(run_id: int) -> None:
         await execute(run_id)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+class RunHost:
+    """The event loop that carries every run of a Celery worker process with a thread pool.
+
+    A prefork pool runs one run per pool process (``execute_in_worker``): each process wakes
+    50 times a second for its mixer and receives its frames alone, so 100 sessions meant 100
+    processes. With ``-P threads`` each task thread hands its run to this one loop and waits
+    for it to end (the task lasts as long as the run, as before), so the runs of a process share
+    one ticker, one vectorised mixer bank and one database batcher, as in Daphne. Start one
+    such worker per core (``make up`` does): the runs spread over them.
+    """
+
+    _lock = threading.Lock()
+    _instance: RunHost | None = None
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.closing = False
+        self._thread = threading.Thread(target=self._serve, name="transcription-runs", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @classmethod
+    def current(cls, *, create: bool = True) -> RunHost | None:
+        with cls._lock:
+            if cls._instance is None and create:
+                cls._instance = cls()
+            return cls._instance
+
+    def execute(self, run_id: int) -> None:
+        """Run ``run_id`` on the host loop; returns when it ends (raises what it raised).
+
+        Once the worker is shutting down, a run that still reaches it (a thread pool's worker
+        goes on receiving while it waits for its tasks, e.g. the relaunch of a run it just
+        handed off) goes back to the queue for another worker.
+        """
+        if self.closing:
+            logger.info("run %s: this worker is shutting down; queued for another", run_id)
+            time.sleep(0.2)  # not a hot loop while this worker still receives
+            launch_elsewhere(run_id)
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def start() -> None:
+            # A fresh context, as for embedded runs (``_spawn``).
+            task = self.loop.create_task(execute(run_id), context=contextvars.Context())
+            _running.add(task)
+            task.add_done_callback(_running.discard)
+            task.add_done_callback(lambda t: _settle_future(t, done))
+
+        self.loop.call_soon_threadsafe(start)
+        done.result()
+
+    def hand_off(self) -> None:
+        """The worker is shutting down: every run of this host hands off (``hand_off_all``)."""
+        self.closing = True
+        self.loop.call_soon_threadsafe(hand_off_all)
+
+
+def _settle_future(task: asyncio.Task[None], done: concurrent.futures.Future[None]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif task.exception() is not None:
+        done.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        done.set_result(None)
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
