@@ -8,11 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rooms.settings")
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from rooms.runtime import tune_gc_for_latency  # noqa: E402
+from rooms.ws_auth import WebSocketAuthStack  # noqa: E402
 from rooms.ws_origin import SameOriginValidator  # noqa: E402
 from transcription.live.runner import LoopCaptureMiddleware  # noqa: E402
 
@@ -21,7 +21,7 @@ application = LoopCaptureMiddleware(
         {
             "http": django_asgi_app,
             # Scheme, host and port of the page must be ours (rooms/ws_origin.py).
-            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": SameOriginValidator(WebSocketAuthStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )
