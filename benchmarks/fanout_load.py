@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -252,6 +253,7 @@ def publisher_process(
     seconds: float,
     loop: str,
     languages: int,
+    pipelined: bool,
     conn: multiprocessing.connection.Connection,
 ) -> None:
     """``rate`` events/s for each session, spread evenly over time, through the real broadcast.
@@ -265,34 +267,67 @@ def publisher_process(
     start_wall = conn.recv()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_at_start = usage.ru_utime + usage.ru_stime
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+    from redis import asyncio as aioredis
+
     from transcription.live import broadcast
 
+    layer: Any = None
+    redis: Any = None
     publish_ms: list[float] = []
 
-    async def publish(session_id: int, payload: dict) -> None:
-        await broadcast.send_transcript(session_id, payload)
+    def messages(session_id: int, payload: dict) -> list[dict]:
+        out = [broadcast.transcript_message(payload)]
         if languages:
             # Caption translation: the final in each language, coalesced into one group message
             # as the run sends what arrives within its window (``CAPTIONS_COALESCE_SECONDS``);
             # each socket gets its own language's frame only.
             seq = payload["bench"]["seq"]
-            await broadcast.send_translations(
-                session_id,
-                [
-                    {
-                        "type": "translation",
-                        "utterance_id": payload["utterance_id"],
-                        "language": language,
-                        "text": f"[{language}] {TEXT}",
-                        "start": payload["start"],
-                        "end": payload["end"],
-                        "bench": {"seq": seq, "sent": time.time(), "lang": language},
-                    }
-                    for language in CAPTION_LANGS[:languages]
-                ],
+            out.append(
+                broadcast.translations_message(
+                    [
+                        {
+                            "type": "translation",
+                            "utterance_id": payload["utterance_id"],
+                            "language": language,
+                            "text": f"[{language}] {TEXT}",
+                            "start": payload["start"],
+                            "end": payload["end"],
+                            "bench": {"seq": seq, "sent": time.time(), "lang": language},
+                        }
+                        for language in CAPTION_LANGS[:languages]
+                    ]
+                )
             )
-        publish_ms.append((time.time() - payload["bench"]["sent"]) * 1000)
+        return out
 
+    async def publish_each(batch: list[tuple[int, dict]]) -> None:
+        """Every message its own ``group_send`` (concurrent: pipelined only as far as the
+        layer's connection pool allows; each costs a pool connection and a round trip)."""
+
+        async def one(session_id: int, payload: dict) -> None:
+            group = broadcast.session_group(session_id)
+            for message in messages(session_id, payload):
+                await layer.group_send(group, message)
+            publish_ms.append((time.time() - payload["bench"]["sent"]) * 1000)
+
+        await asyncio.gather(*(one(sid, payload) for sid, payload in batch))
+
+    async def publish_pipelined(batch: list[tuple[int, dict]]) -> None:
+        """What is due, in ONE round trip: the layer's own group channel names and serialised
+        messages (what ``group_send`` publishes), PUBLISHed in one Redis pipeline."""
+        inner = layer._get_layer()
+        pipe = redis.pipeline(transaction=False)
+        for session_id, payload in batch:
+            channel = inner._get_group_channel_name(broadcast.session_group(session_id))
+            for message in messages(session_id, payload):
+                pipe.publish(channel, layer.serialize(message))
+        await pipe.execute()
+        done = time.time()
+        publish_ms.extend((done - payload["bench"]["sent"]) * 1000 for _, payload in batch)
+
+    publish = publish_pipelined if pipelined else publish_each
     sent: dict[int, int] = dict.fromkeys(session_ids, 0)
     interval = 1.0 / rate
 
@@ -313,6 +348,9 @@ def publisher_process(
         }
 
     async def main() -> tuple[dict[int, int], list[float]]:
+        nonlocal layer, redis
+        layer = get_channel_layer()
+        redis = aioredis.Redis.from_url(settings.REDIS_URL)
         lateness_ms: list[float] = []
         count = len(session_ids)
         # Session k's events are due at start + k/count*interval + n*interval.
@@ -336,7 +374,7 @@ def publisher_process(
             # What is due goes out together (pipelined on the layer's connection); the next
             # batch waits for it, so a publisher that cannot keep up shows as lateness instead
             # of an unbounded backlog.
-            await asyncio.gather(*(publish(sid, event(sid)) for sid in batch))
+            await publish([(sid, event(sid)) for sid in batch])
             next_due = schedule[position][0]
             await asyncio.sleep(max(0.0, min(next_due, end) - time.monotonic()))
         return sent, lateness_ms
@@ -427,6 +465,13 @@ def main() -> int:
         type=int,
         default=1,
         help="publisher processes (one sends the 2,000 events/s; more cost more CPU in total)",
+    )
+    parser.add_argument(
+        "--publish",
+        choices=["pipelined", "group-send"],
+        default="pipelined",
+        help="pipelined: each batch of due events in one Redis pipeline of PUBLISHes (the "
+        "layer's channel names and serialisation); group-send: one group_send per message",
     )
     parser.add_argument("--connect-concurrency", type=int, default=20, help="per client process")
     parser.add_argument("--drain", type=float, default=5.0, help="listening after the last event")
@@ -530,9 +575,8 @@ def run_once(args: argparse.Namespace, ports: list[int], languages: int) -> tupl
         redis_pid = redis_server_pid(os.environ["REDIS_URL"])
         nginx_pids = nginx_worker_pids()
 
-        # The pub/sub layer serialises the group_sends of one process (one PUBLISH round trip
-        # at a time); one process still keeps up with 2,000/s here, and more processes wake
-        # more often for the same events (docs/benchmarks.md).
+        # Pipelined (the default), what is due goes out in one round trip, so the publisher
+        # cannot be the bottleneck; ``--publish group-send`` is the old, one call per message.
         publishers = []
         for i in range(args.publishers):
             ours, theirs = ctx.Pipe()
@@ -544,6 +588,7 @@ def run_once(args: argparse.Namespace, ports: list[int], languages: int) -> tupl
                     args.seconds,
                     args.loop,
                     languages,
+                    args.publish == "pipelined",
                     theirs,
                 ),
             )

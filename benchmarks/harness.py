@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -53,13 +54,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def checkout(ref: str) -> Path:
+    """The code of git ``ref`` in a temporary directory, with THIS tree's ``benchmarks/``: a
+    baseline server to run beside the current one in one invocation (same load, same fakes)."""
+    target = Path(tempfile.mkdtemp(prefix=f"rooms-baseline-{ref[:12]}-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    shutil.rmtree(target / "benchmarks", ignore_errors=True)
+    shutil.copytree(ROOT / "benchmarks", target / "benchmarks")
+    return target
+
+
+def start_daphne(env: dict[str, str], port: int, log: Path, root: Path = ROOT) -> subprocess.Popen:
+    """A Daphne serving the code under ``root`` (this tree, or a ``checkout``)."""
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     log.parent.mkdir(parents=True, exist_ok=True)
     args = ["-b", "127.0.0.1", "-p", str(port), "rooms.asgi:application"]
     process = subprocess.Popen(
         [VENV_BIN / "python", "-m", "rooms.serve", *args],
-        cwd=ROOT,
+        cwd=root,
         env=full_env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

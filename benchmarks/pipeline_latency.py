@@ -11,6 +11,19 @@ so that one client event loop falling behind does not masquerade as server laten
 process also reports how late its speakers sent their frames ("sender lateness").
 
     .venv/bin/python -m benchmarks.pipeline_latency --sessions 50 --seconds 20 --procs 2
+
+Issue 20 additions:
+
+- ``--baseline REF --repeat 5``: five rounds, each the code of git ``REF`` (a ``checkout`` with
+  this tree's benchmarks) and then the current code, on the same database and load: the old
+  code is the baseline in the same invocation.
+- ``--speakers K``: K speakers per session (K microphones mixed; the first carries the markers,
+  the others send silence, so markers never overlap in the mix).
+- ``--url http://127.0.0.1:8000``: the distributed topology of ``make up`` (nginx, two
+  Daphnes, runs in Celery ingest workers) instead of a Daphne of its own; start ``make up`` with
+  the environment this prints (``--print-env``). CPU is then that of every server process.
+
+Each run reports the server's CPU seconds per audio second transcribed (sessions x seconds).
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ import asyncio
 import itertools
 import json
 import multiprocessing
+import os
 import random
 import time
 
@@ -28,6 +42,7 @@ from websockets.asyncio.client import connect
 
 from benchmarks.harness import (
     ROOT,
+    checkout,
     cpu_seconds,
     free_port,
     machine,
@@ -41,7 +56,7 @@ from benchmarks.harness import (
 FRAME_SECONDS = 0.04
 
 
-def prepare(sessions: int) -> tuple[str, list[tuple[str, str, str]]]:
+def prepare(sessions: int, speakers: int = 1) -> tuple[str, list[tuple[str, list[str], str]]]:
     from rest_framework.authtoken.models import Token
 
     from identity.models import User
@@ -50,22 +65,30 @@ def prepare(sessions: int) -> tuple[str, list[tuple[str, str, str]]]:
     from spaces.models import SpaceMember
     from spaces.services import space_create
 
-    speaker = User.objects.create_user(
-        email="speaker@bench.local", password="x", display_name="Speaker"
-    )
+    tag = time.strftime("%H%M%S")
+    people = [
+        User.objects.create_user(
+            email=f"speaker{k}-{tag}@bench.local", password="x", display_name=f"Speaker {k}"
+        )
+        for k in range(speakers)
+    ]
     listener = User.objects.create_user(
-        email="listener@bench.local", password="x", display_name="Listener"
+        email=f"listener-{tag}@bench.local", password="x", display_name="Listener"
     )
-    space = space_create(owner=speaker, name="Bench")
-    SpaceMember.objects.create(space=space, user=listener)
-    token = Token.objects.create(user=speaker).key
+    space = space_create(owner=people[0], name="Bench")
+    for user in [*people[1:], listener]:
+        SpaceMember.objects.create(space=space, user=user)
+    token = Token.objects.create(user=people[0]).key
     out = []
     for i in range(sessions):
-        session = VideoSession.objects.create(space=space, created_by=speaker, title=f"bench {i}")
+        session = VideoSession.objects.create(space=space, created_by=people[0], title=f"bench {i}")
         out.append(
             (
                 session.slug,
-                transcription_token_create(session_slug=session.slug, identity=speaker.identity),
+                [
+                    transcription_token_create(session_slug=session.slug, identity=u.identity)
+                    for u in people
+                ],
                 transcription_token_create(session_slug=session.slug, identity=listener.identity),
             )
         )
@@ -73,16 +96,16 @@ def prepare(sessions: int) -> tuple[str, list[tuple[str, str, str]]]:
 
 
 async def run(
-    port: int,
+    url: str,
     api_token: str,
-    sessions: list[tuple[str, str, str]],
+    sessions: list[tuple[str, list[str], str]],
     seconds: float,
     barrier: multiprocessing.synchronize.Barrier | None = None,
 ) -> dict:
     from benchmarks.instant_stt import marked_frame, silent_frame
 
-    base = f"ws://127.0.0.1:{port}"
-    origin = f"http://127.0.0.1:{port}"
+    base = "ws" + url.removeprefix("http")
+    origin = url
     quiet = silent_frame()
     sent: dict[tuple[str, int], float] = {}
     latencies: list[float] = []
@@ -113,7 +136,7 @@ async def run(
                     to_provider.append((float(detected) - sent[key]) * 1000)
                     from_provider.append((now - float(detected)) * 1000)
 
-    async def speak(slug: str, ws) -> None:
+    async def speak(slug: str, ws, marks: bool) -> None:
         seq = 0
         # Each speaker starts at its own point of a frame: where a frame lands relative to
         # the server's 20 ms tick moves its latency by up to a tick, and speakers started in
@@ -124,7 +147,7 @@ async def run(
         while next_at < stop_at:
             lateness.append((time.perf_counter() - next_at) * 1000)
             i += 1
-            if i % 5 == 0:
+            if marks and i % 5 == 0:
                 seq += 1
                 sent[(slug, seq)] = time.perf_counter()
                 await ws.send(marked_frame(seq))
@@ -134,26 +157,30 @@ async def run(
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
     speakers, listeners, tasks, actives = [], [], [], []
-    for slug, speaker_token, listener_token in sessions:
+    voices = []  # (slug, socket, carries the markers)
+    for slug, speaker_tokens, listener_token in sessions:
         path = f"/ws/sessions/{slug}/transcript/?token="
-        speakers.append(await connect(base + path + speaker_token, origin=origin, max_size=None))
+        for k, speaker_token in enumerate(speaker_tokens):
+            ws = await connect(base + path + speaker_token, origin=origin, max_size=None)
+            speakers.append(ws)
+            voices.append((slug, ws, k == 0))
         listener = await connect(base + path + listener_token, origin=origin, max_size=None)
         listeners.append(listener)
         active = asyncio.Event()
         actives.append(active)
         tasks.append(asyncio.create_task(listen(slug, listener, active)))
     headers = {"Authorization": f"Token {api_token}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/start")).raise_for_status()
-        await asyncio.wait_for(asyncio.gather(*(a.wait() for a in actives)), timeout=60)
+        await asyncio.wait_for(asyncio.gather(*(a.wait() for a in actives)), timeout=120)
         # Speakers also receive every event; drain them so the server never blocks on them.
         drains = [asyncio.create_task(_drain(ws)) for ws in speakers]
         if barrier is not None:
             # Every generator process starts speaking together.
             await asyncio.to_thread(barrier.wait)
         stop_at = time.perf_counter() + seconds
-        await asyncio.gather(*(speak(s[0], ws) for s, ws in zip(sessions, speakers, strict=True)))
+        await asyncio.gather(*(speak(slug, ws, marks) for slug, ws, marks in voices))
         await asyncio.sleep(2.0)
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/stop")).raise_for_status()
@@ -173,19 +200,23 @@ async def run(
 
 
 def _generator(
-    port: int,
+    url: str,
     api_token: str,
-    sessions: list[tuple[str, str, str]],
+    sessions: list[tuple[str, list[str], str]],
     seconds: float,
     barrier: multiprocessing.synchronize.Barrier,
     results: multiprocessing.Queue,
 ) -> None:
     tune_load_process()
-    results.put(asyncio.run(run(port, api_token, sessions, seconds, barrier)))
+    results.put(asyncio.run(run(url, api_token, sessions, seconds, barrier)))
 
 
 def generate(
-    port: int, api_token: str, sessions: list[tuple[str, str, str]], seconds: float, procs: int
+    url: str,
+    api_token: str,
+    sessions: list[tuple[str, list[str], str]],
+    seconds: float,
+    procs: int,
 ) -> dict:
     """Run the load from ``procs`` processes and merge what they measured."""
     context = multiprocessing.get_context("fork")
@@ -193,12 +224,12 @@ def generate(
     results: multiprocessing.Queue = context.Queue()
     slices = [sessions[i::procs] for i in range(procs)]
     workers = [
-        context.Process(target=_generator, args=(port, api_token, part, seconds, barrier, results))
+        context.Process(target=_generator, args=(url, api_token, part, seconds, barrier, results))
         for part in slices
     ]
     for worker in workers:
         worker.start()
-    parts = [results.get(timeout=seconds + 180) for _ in workers]
+    parts = [results.get(timeout=seconds + 300) for _ in workers]
     for worker in workers:
         worker.join(timeout=30)
     merged: dict = {}
@@ -215,14 +246,68 @@ async def _drain(ws) -> None:
         pass
 
 
+def server_pids(url: str) -> list[int]:
+    """The `make up` processes that serve ``url``: Daphnes, nginx workers, Celery workers, Redis."""
+    from benchmarks.fanout_load import nginx_worker_pids, processes, redis_server_pid
+
+    pids = [*nginx_worker_pids(), redis_server_pid(os.environ["REDIS_URL"])]
+    for pid, cmdline in processes():
+        if b"rooms.serve" in cmdline or (b"celery" in cmdline and b"worker" in cmdline):
+            pids.append(pid)
+    return pids
+
+
+def measure(
+    name: str,
+    url: str,
+    pids: list[int],
+    api_token: str,
+    sessions: list[tuple[str, list[str], str]],
+    args: argparse.Namespace,
+) -> dict:
+    """One run of the load; the CPU of ``pids`` over it (each pid may end meanwhile)."""
+
+    def cpu() -> dict[int, float]:
+        out = {}
+        for pid in pids:
+            try:
+                out[pid] = cpu_seconds(pid)
+            except OSError:
+                continue
+        return out
+
+    cpu0, t0 = cpu(), time.monotonic()
+    result = generate(url, api_token, sessions, args.seconds, max(1, args.procs))
+    wall = time.monotonic() - t0
+    cpu1 = cpu()
+    used = sum(cpu1[pid] - cpu0[pid] for pid in cpu1 if pid in cpu0)
+    # The load runs for setup + seconds + stop: the server's CPU over all of it, per second of
+    # audio that was transcribed (each session's one mixed stream).
+    audio_seconds = len(sessions) * args.seconds
+    result.update(
+        run=name,
+        server_cpu_fraction=round(used / wall, 3),
+        server_cpu_seconds=round(used, 2),
+        cpu_seconds_per_audio_second=round(used / audio_seconds, 4),
+        lost_percent=round(100 * result["lost"] / max(1, result["sent"]), 2),
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--speakers", type=int, default=1, help="microphones per session")
     parser.add_argument("--jitter", type=float, default=0.1, help="mixer jitter buffer, seconds")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (each: baseline, current)")
+    parser.add_argument("--baseline", default="", help="git ref of the baseline code (embedded)")
+    parser.add_argument("--current", default="", help="git ref to run instead of this tree")
+    parser.add_argument("--url", default="", help="a running `make up` (distributed mode)")
+    parser.add_argument("--print-env", action="store_true", help="what `make up` needs; exit")
     parser.add_argument(
         "--gc-tuning",
         choices=["on", "off", "both"],
@@ -242,56 +327,99 @@ def main() -> None:
         help="TRANSCRIPTION_CATCH_UP_YIELDS of the Daphne; 'both' runs 0 then the default",
     )
     args = parser.parse_args()
-    env = setup_django(
-        {
-            "STT_PROVIDER": "benchmarks.instant_stt:InstantSttStream",
-            "TRANSCRIPTION_RUNNER": "embedded",
-            "TRANSCRIPTION_JITTER_SECONDS": str(args.jitter),
-        }
-    )
-    api_token, sessions = prepare(args.sessions)
+    server_env = {
+        "STT_PROVIDER": "benchmarks.instant_stt:InstantSttStream",
+        "TRANSCRIPTION_JITTER_SECONDS": str(args.jitter),
+    }
+    if args.print_env or args.url:
+        server_env.update(
+            TRANSCRIPTION_MAX_ACTIVE_RUNS_PER_USER="0",
+            RATE_LIMIT_PER_MINUTE="1000000",
+            RATE_LIMIT_CREATE_PER_MINUTE="1000000",
+        )
+    if args.print_env:
+        print(" ".join(f"{k}={v}" for k, v in server_env.items()))
+        return
+    if args.url:
+        from benchmarks.fanout_load import setup_django as setup_make_up
+
+        setup_make_up()
+        env: dict[str, str] = {}
+    else:
+        env = setup_django({**server_env, "TRANSCRIPTION_RUNNER": "embedded"})
+    api_token, sessions = prepare(args.sessions, args.speakers)
+    current = checkout(args.current) if args.current else ROOT
+    codes = [("baseline", checkout(args.baseline))] if args.baseline else []
+    codes.append(("current", current))
     gc_modes = ["off", "on"] if args.gc_tuning == "both" else [args.gc_tuning]
     loops = ["asyncio", "uvloop"] if args.event_loop == "both" else [args.event_loop]
     yields = ["0", "default"] if args.catch_up_yields == "both" else [args.catch_up_yields]
-    results = {}
-    # Baselines first: GC tuning off before on, asyncio before uvloop, no catch-up yields first.
-    for y, loop, mode in itertools.product(yields, loops, gc_modes):
-        name = f"gc-{mode}-{loop}-yields-{y}"
-        port = free_port()
-        log = ROOT / "artifacts" / f"bench-daphne-{name}.log"
-        daphne_env = {**env, "GC_TUNING": str(mode == "on"), "ROOMS_EVENT_LOOP": loop}
-        if y != "default":
-            daphne_env["TRANSCRIPTION_CATCH_UP_YIELDS"] = y
-        daphne = start_daphne(daphne_env, port, log)
-        try:
-            cpu0, t0 = cpu_seconds(daphne.pid), time.monotonic()
-            result = generate(port, api_token, sessions, args.seconds, max(1, args.procs))
-            cpu = (cpu_seconds(daphne.pid) - cpu0) / (time.monotonic() - t0)
-            result.update(
-                gc_tuning=mode,
-                event_loop=loop,
-                catch_up_yields=y,
-                daphne_cpu_fraction=round(cpu, 3),
-                daphne_rss_mb=round(rss_mb(daphne.pid), 1),
-            )
-        finally:
-            daphne.terminate()
-            daphne.wait(timeout=20)
-        results[name] = result
+    runs = []
+    for round_ in range(1, args.repeat + 1):
+        # Baselines first: old code, GC tuning off, asyncio, no catch-up yields.
+        for (code, root), y, loop, mode in itertools.product(codes, yields, loops, gc_modes):
+            name = f"{code}-gc-{mode}-{loop}-yields-{y}"
+            if args.url:
+                result = measure(name, args.url, server_pids(args.url), api_token, sessions, args)
+                result.update(round=round_, code="make up")
+                runs.append(result)
+                print(json.dumps(summarise(result)), flush=True)
+                continue
+            port = free_port()
+            log = ROOT / "artifacts" / f"bench-daphne-{name}.log"
+            daphne_env = {**env, "GC_TUNING": str(mode == "on"), "ROOMS_EVENT_LOOP": loop}
+            if y != "default":
+                daphne_env["TRANSCRIPTION_CATCH_UP_YIELDS"] = y
+            daphne = start_daphne(daphne_env, port, log, root=root)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                result = measure(name, url, [daphne.pid], api_token, sessions, args)
+                result.update(
+                    round=round_,
+                    code=code,
+                    gc_tuning=mode,
+                    event_loop=loop,
+                    catch_up_yields=y,
+                    daphne_rss_mb=round(rss_mb(daphne.pid), 1),
+                )
+            finally:
+                daphne.terminate()
+                daphne.wait(timeout=20)
+            runs.append(result)
+            print(json.dumps(summarise(result)), flush=True)
     summary: dict = {
         "sessions": args.sessions,
+        "speakers_per_session": args.speakers,
         "seconds": args.seconds,
         "jitter_s": args.jitter,
         "generator_processes": args.procs,
+        "baseline": args.baseline or None,
+        "url": args.url or None,
         "machine": machine(),
-        "runs": results,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "runs": runs,
+        "by_run": {
+            name: [summarise(r) for r in runs if r["run"] == name]
+            for name in dict.fromkeys(r["run"] for r in runs)
+        },
     }
-    if len(results) > 1:
-        first, *_, last = results
-        summary[f"p99_ratio_{first}_to_{last}"] = round(
-            results[first]["latency_ms"]["p99"] / results[last]["latency_ms"]["p99"], 2
-        )
     print(json.dumps(summary, indent=2))
+
+
+def summarise(result: dict) -> dict:
+    """The figures a run is judged by, on one line."""
+    return {
+        "run": result["run"],
+        "round": result["round"],
+        "p50_ms": round(result["latency_ms"]["median"], 1),
+        "p99_ms": round(result["latency_ms"]["p99"], 1),
+        "lost": result["lost"],
+        "lost_percent": result["lost_percent"],
+        "duplicates": result["duplicates"],
+        "sender_lateness_p99_ms": round(result["sender_lateness_ms"]["p99"], 1),
+        "server_cpu_fraction": result["server_cpu_fraction"],
+        "cpu_s_per_audio_s": result["cpu_seconds_per_audio_second"],
+    }
 
 
 if __name__ == "__main__":

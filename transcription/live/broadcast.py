@@ -136,19 +136,25 @@ def send_status_sync(session_id: int, run: TranscriptionRun | None) -> None:
         logger.warning("status of run %s not broadcast (channel layer)", run.pk if run else None)
 
 
+def transcript_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """The group message of a transcript event (``send_transcript``)."""
+    return {"type": "transcript.event", "payload": payload}
+
+
+def translations_message(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The group message of finals in caption languages (``send_translations``)."""
+    return {"type": "transcript.translations", "payloads": payloads}
+
+
 async def send_transcript(session_id: int, payload: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(
-        session_group(session_id), {"type": "transcript.event", "payload": payload}
-    )
+    await get_channel_layer().group_send(session_group(session_id), transcript_message(payload))
 
 
 async def send_translations(session_id: int, payloads: list[dict[str, Any]]) -> None:
     """Finals in caption languages, as many as the run has at hand (one group message, whatever
     the number of languages): consumers pass each only to the sockets reading its language
     (``payload["language"]``)."""
-    await get_channel_layer().group_send(
-        session_group(session_id), {"type": "transcript.translations", "payloads": payloads}
-    )
+    await get_channel_layer().group_send(session_group(session_id), translations_message(payloads))
 
 
 async def send_captions(session_id: int, captions: dict[str, Any]) -> None:
