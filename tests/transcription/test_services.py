@@ -524,6 +524,28 @@ def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors
 # --- usage ----------------------------------------------------------------------------------
 
 
+def test_usage_checkpoint_writes_every_held_meter_in_one_round_and_leaves_the_rest(
+    django_assert_max_num_queries,
+):
+    runs = [_run(VideoSessionFactory(), S.ACTIVE) for _ in range(3)]
+    done, other, mine = runs
+    TranscriptionUsage.objects.filter(run=done).update(finalized=True, duration_seconds=5.0)
+    TranscriptionRun.objects.filter(pk=other.pk).update(control_channel="someone-else")
+    TranscriptionRun.objects.filter(pk__in=[done.pk, mine.pk]).update(control_channel="me")
+    before = TranscriptionUsage.objects.get(run=mine).updated_at
+    counters = {run.pk: UsageCounters(audio_seconds=61.0, final_count=3) for run in runs}
+
+    # One read of the meters, one UPDATE for all of them, however many runs.
+    with django_assert_max_num_queries(2):
+        metering.usage_checkpoint(counters=counters, owners={run.pk: "me" for run in runs})
+
+    usage = {u.run_id: u for u in TranscriptionUsage.objects.filter(run__in=runs)}
+    assert (usage[mine.pk].duration_seconds, usage[mine.pk].billed_minutes) == (61.0, 2)
+    assert usage[mine.pk].final_count == 3 and usage[mine.pk].updated_at > before
+    assert usage[done.pk].duration_seconds == 5.0, "a finalised meter is left alone"
+    assert usage[other.pk].duration_seconds == 0.0, "a meter held by another runner too"
+
+
 def test_usage_checkpoint_then_finalize_bills_whole_minutes_at_the_runs_rate(video_session):
     run = _run(video_session, S.ACTIVE)
     TranscriptionUsage.objects.filter(run=run).update(cost_per_minute=Decimal("0.0125"))
