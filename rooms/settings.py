@@ -147,7 +147,8 @@ if REDIS_URL:
     # waiting when exhausted, so it gets room for every WebSocket of a busy process.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis' pub/sub layer, with batched sends (rooms/layers.py).
+            "BACKEND": "rooms.layers.PubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 2000}]},
         }
     }

@@ -14,7 +14,6 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
@@ -326,15 +325,10 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         return True
 
     async def _to_run(self, message: dict[str, Any]) -> None:
-        # A run on this socket's own loop (embedded mode) takes it directly.
-        if local.deliver(self.control_channel, message):
-            return
-        try:
-            await self.channel_layer.send(self.control_channel, message)
-        except ChannelFull:
-            metrics.error("run_channel_full")
-            # The runner is behind: drop this frame rather than queue latency.
-            logger.warning("run channel full; dropped a %s message", message["type"])
+        # A run on this socket's own loop (embedded mode) takes it directly; one elsewhere gets
+        # it batched with the other sockets' messages (``transcription.live.local``).
+        if not local.deliver(self.control_channel, message):
+            local.forward(self.channel_layer, self.control_channel, message)
 
     # --- group events -> client -----------------------------------------------------------
 

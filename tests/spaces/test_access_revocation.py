@@ -81,7 +81,7 @@ def _remove(space, user, by) -> None:
 async def test_removing_a_member_closes_their_transcript_and_signal_sockets_with_4003(
     layer, owner, member, space, video_session
 ):
-    expected = {"embedded": "EmbeddedChannelLayer", "redis": "RedisPubSubChannelLayer"}[layer]
+    expected = {"embedded": "EmbeddedChannelLayer", "redis": "PubSubChannelLayer"}[layer]
     assert type(get_channel_layer()).__name__ == expected
     transcript = await _transcript(member, video_session.slug)
     peer = Peer(member, video_session.slug)

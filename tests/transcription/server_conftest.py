@@ -508,7 +508,7 @@ def server_mode_fixture(
     if stack.private_redis:
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "BACKEND": "rooms.layers.PubSubChannelLayer",
                 "CONFIG": {"hosts": [{"address": stack.redis_url, "max_connections": 200}]},
             }
         }

@@ -1,4 +1,4 @@
-"""Runs of this process, by control channel: frames to a run in the same process skip the layer.
+"""Messages to runs: directly to a run of this loop, batched through the layer to any other.
 
 A run listens on its channel-layer channel (``RunPipeline.channel``) for audio frames, speaker
 reports and control messages, wherever they come from. When the socket that sends them is served
@@ -8,13 +8,26 @@ about 12 % of the loop at 50 browser-mode runs (docs/benchmarks.md). Here the ru
 handler for its channel, and a sender on the same loop calls it directly; anything else (another
 process, another loop, a thread) still goes through the layer, and the run handles both the same
 way.
+
+To a run elsewhere (a Celery ingest worker), ``forward`` queues the message and one task per
+loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order. The
+pub/sub layer otherwise sends one message per round trip per process, which capped a Daphne
+at a few thousand frames a second (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
+
+from channels.exceptions import ChannelFull
+
+from rooms import metrics
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], None]
 
@@ -44,3 +57,61 @@ def deliver(channel: str, message: dict[str, Any]) -> bool:
         return False
     handler(message)
     return True
+
+
+MAX_QUEUED = 10_000
+"""Messages queued for runs elsewhere (all sockets of a loop) before new ones are dropped: a
+layer that is away must not grow the process without bound (audio is live: late is lost)."""
+
+
+class _Outbox:
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.queued: list[tuple[str, dict[str, Any]]] = []
+        self.sender: asyncio.Task[None] | None = None
+
+    def put(self, channel: str, message: dict[str, Any]) -> None:
+        if len(self.queued) >= MAX_QUEUED:
+            metrics.error("run_channel_full")
+            return
+        self.queued.append((channel, message))
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        send_many = getattr(self.layer, "send_many", None)
+        while self.queued:
+            batch, self.queued = self.queued, []
+            try:
+                if send_many is not None:
+                    await send_many(batch)
+                else:
+                    for channel, message in batch:
+                        await self._send_one(channel, message)
+            except Exception:
+                # Redis is away (restarting): these frames are lost, the run goes on; a stop
+                # still comes by heartbeat.
+                logger.warning("%d messages to runs not sent (channel layer)", len(batch))
+
+    async def _send_one(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.layer.send(channel, message)
+        except ChannelFull:
+            # The runner is behind: drop this message rather than queue latency.
+            metrics.error("run_channel_full")
+            logger.warning("run channel full; dropped a %s message", message.get("type"))
+
+
+_outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def forward(layer: Any, channel: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to the run on ``channel`` through ``layer``: queued, and sent with what
+    else this loop queues meanwhile, in order, in one round trip. Returns at once."""
+    loop = asyncio.get_running_loop()
+    outbox = _outboxes.get(loop)
+    if outbox is None or outbox.layer is not layer:
+        outbox = _outboxes[loop] = _Outbox(layer)
+    outbox.put(channel, message)

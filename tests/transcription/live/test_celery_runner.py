@@ -48,7 +48,7 @@ def redis_url(settings, tmp_path):
         settings.REDIS_URL = url
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "BACKEND": "rooms.layers.PubSubChannelLayer",
                 "CONFIG": {"hosts": [{"address": url, "max_connections": 200}]},
             }
         }

@@ -1,0 +1,74 @@
+"""Batched sends to runs: ``PubSubChannelLayer.send_many`` over a real Redis, and the outbox
+that feeds it (``transcription.live.local.forward``), in order, with the in-memory layer too."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.conf import settings
+
+from rooms.layers import EmbeddedChannelLayer, PubSubChannelLayer
+from transcription.live import local
+
+pytestmark = pytest.mark.asyncio
+# The test command starts Redis and sets REDIS_URL (scripts/test.sh).
+REDIS_URL = settings.REDIS_URL
+
+
+async def _subscribed(layer, channel: str) -> asyncio.Task:
+    """A receive on ``channel`` (pub/sub: the subscription is made by the first receive)."""
+    first = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0.3)
+    return first
+
+
+async def test_send_many_publishes_every_message_in_order_to_each_channel() -> None:
+    layer = PubSubChannelLayer(hosts=[REDIS_URL])
+    try:
+        a, b = await layer.new_channel("run."), await layer.new_channel("run.")
+        first_a, first_b = await _subscribed(layer, a), await _subscribed(layer, b)
+        await layer.send_many(
+            [
+                (a if i % 3 else b, {"type": "audio.frame", "n": i, "pcm": bytes([i])})
+                for i in range(30)
+            ]
+        )
+        got_a = [(await first_a)["n"]] + [(await layer.receive(a))["n"] for _ in range(19)]
+        got_b = [(await first_b)["n"]] + [(await layer.receive(b))["n"] for _ in range(9)]
+        assert got_a == [i for i in range(30) if i % 3]
+        assert got_b == [i for i in range(30) if not i % 3]
+    finally:
+        await layer.flush()
+
+
+@pytest.mark.parametrize("kind", ["redis", "embedded"])
+async def test_forward_sends_what_a_loop_queued_in_order_and_returns_at_once(kind: str) -> None:
+    layer = (
+        PubSubChannelLayer(hosts=[REDIS_URL])
+        if kind == "redis"
+        else EmbeddedChannelLayer(capacity=2000)
+    )
+    try:
+        channel = await layer.new_channel("run.")
+        first = await _subscribed(layer, channel)
+        for i in range(200):
+            local.forward(layer, channel, {"type": "audio.frame", "n": i})
+        # Nothing was awaited: the sends are the outbox's, in one batch after this yield.
+        got = [(await asyncio.wait_for(first, 5))["n"]]
+        got += [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(199)]
+        assert got == list(range(200))
+    finally:
+        await layer.flush()
+
+
+async def test_a_run_on_this_loop_takes_its_messages_directly() -> None:
+    seen: list[dict] = []
+    local.register("run.here", seen.append)
+    try:
+        assert local.deliver("run.here", {"type": "run.stop"})
+        assert not local.deliver("run.elsewhere", {"type": "run.stop"})
+        assert seen == [{"type": "run.stop"}]
+    finally:
+        local.unregister("run.here")
+    assert not local.deliver("run.here", {"type": "run.stop"})
