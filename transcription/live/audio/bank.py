@@ -27,15 +27,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from transcription.live.loops import PerLoop
 
-if TYPE_CHECKING:
-    from transcription.live.audio.mixer import Mixer
+
+class Member(Protocol):
+    """What the bank knows of a mixer (``transcription.live.audio.mixer.Mixer``): its slot."""
+
+    @property
+    def slot(self) -> int: ...
+
 
 Int16Array = npt.NDArray[np.int16]
 IntArray = npt.NDArray[np.int64]
@@ -139,7 +144,7 @@ class MixerBank(PerLoop):
 
     def __init__(self) -> None:
         self._config: MixerConfig | None = None
-        self._mixers: list[Mixer | None] = []
+        self._mixers: list[Member | None] = []
         self._free_slots: list[int] = []
         self._members = 0
         self._row_names: list[str] = []
@@ -155,7 +160,7 @@ class MixerBank(PerLoop):
         """How many mixers belong to the bank."""
         return self._members
 
-    def attach(self, mixer: Mixer, config: MixerConfig) -> int:
+    def attach(self, mixer: Member, config: MixerConfig) -> int:
         """Add ``mixer`` (not started); returns its slot. ``ValueError`` on another config."""
         if self._config is None or self._members == 0:
             if self._config != config:
@@ -172,7 +177,7 @@ class MixerBank(PerLoop):
         self._run_started[slot] = False
         return slot
 
-    def discard(self, mixer: Mixer) -> None:
+    def discard(self, mixer: Member) -> None:
         """Forget ``mixer`` and free its rows; a mixer not in the bank is ignored."""
         slot = mixer.slot
         if slot >= len(self._mixers) or self._mixers[slot] is not mixer:
@@ -185,11 +190,11 @@ class MixerBank(PerLoop):
         self._members -= 1
         self._started = None
 
-    def start(self, mixer: Mixer) -> None:
+    def start(self, mixer: Member) -> None:
         """Tick ``mixer`` from now on with every :meth:`tick`."""
         self._set_started(mixer, True)
 
-    def stop(self, mixer: Mixer) -> None:
+    def stop(self, mixer: Member) -> None:
         """No longer tick ``mixer`` (its sources keep buffering); unknown mixers are ignored."""
         self._set_started(mixer, False)
 
@@ -254,7 +259,7 @@ class MixerBank(PerLoop):
 
     # --- the tick ------------------------------------------------------------------------
 
-    def tick(self) -> dict[Mixer, MixTick]:
+    def tick(self) -> dict[Member, MixTick]:
         """One tick of every started mixer, each exactly as ``Mixer.tick`` alone would give."""
         started = self._started_slots()
         if not len(started) or self._config is None:
@@ -294,7 +299,7 @@ class MixerBank(PerLoop):
             actives[slot][self._row_names[row]] = level
         tick_seconds = config.tick_seconds
         mixers = self._mixers
-        result: dict[Mixer, MixTick] = {}
+        result: dict[Member, MixTick] = {}
         for slot, ticks, chunk in zip(started.tolist(), ticks_before.tolist(), pcm, strict=True):
             mixer = mixers[slot]
             assert mixer is not None
@@ -498,7 +503,7 @@ class MixerBank(PerLoop):
         self._mixers.extend([None] * (new - old))
         self._free_slots.extend(range(new - 1, old - 1, -1))
 
-    def _set_started(self, mixer: Mixer, started: bool) -> None:
+    def _set_started(self, mixer: Member, started: bool) -> None:
         slot = mixer.slot
         if slot < len(self._mixers) and self._mixers[slot] is mixer:
             self._run_started[slot] = started
