@@ -20,8 +20,11 @@ What it does, all on loopback:
    (nginx spreads them over the Daphne processes), from ``--client-procs`` processes, and
    counts each Daphne's established connections.
 3. A publisher process sends ``--rate`` transcript events per second per session for
-   ``--seconds`` through the real broadcast path (``transcription.live.broadcast.send_transcript``
-   -> Redis channel layer ``group_send``), each with a sequence number and its send time.
+   ``--seconds``: the messages of the real broadcast path (``broadcast.transcript_message``),
+   each with a sequence number and its send time, PUBLISHed as the layer's ``group_send`` would,
+   what is due in one Redis pipeline (``--publish pipelined``, the default: the publisher cannot
+   be the bottleneck, and its lateness is reported) or one ``group_send`` each
+   (``--publish group-send``).
 4. Every client records when each event arrived: delivery latency (median, p95, p99), events
    lost (sent to its session, never received) and duplicated; Daphne RSS before and with the
    connections gives memory per connection (meaningful on freshly started Daphnes: RSS does
