@@ -525,7 +525,7 @@ def test_a_stalled_runner_replaced_by_the_supervisor_cannot_touch_its_successors
 
 
 def test_usage_checkpoint_writes_every_held_meter_in_one_round_and_leaves_the_rest(
-    django_assert_max_num_queries,
+    db, django_assert_max_num_queries
 ):
     runs = [_run(VideoSessionFactory(), S.ACTIVE) for _ in range(3)]
     done, other, mine = runs
