@@ -18,6 +18,7 @@ from django.utils import translation
 from django.utils.translation import ngettext
 
 from rooms import logging_setup, metrics
+from rooms.ws_dispatch import BatchedDispatchMixin
 from sessions_app import mesh
 from sessions_app.ws import (
     CLOSE_MALFORMED,
@@ -82,7 +83,9 @@ def validate(message: object) -> dict[str, Any] | None:
     return None
 
 
-class MeshSignalConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
+class MeshSignalConsumer(
+    BatchedDispatchMixin, QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer
+):
     async def connect(self) -> None:
         self.group = ""
         self.slot: int | None = None

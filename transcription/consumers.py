@@ -21,6 +21,7 @@ from django.utils import translation
 from identity.services import caption_language_set
 from rooms import logging_setup, metrics
 from rooms.errors import DomainError
+from rooms.ws_dispatch import BatchedDispatchMixin
 from sessions_app.services import (
     ACTIVITY_RESOLUTION,
     participant_connected,
@@ -71,7 +72,9 @@ ACTIVITY_EVERY = ACTIVITY_RESOLUTION.total_seconds()
 _NO_DB_MESSAGES = frozenset({"websocket.receive", "websocket.disconnect"})
 
 
-class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
+class TranscriptConsumer(
+    BatchedDispatchMixin, QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer
+):
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in _NO_DB_MESSAGES:
             handler = getattr(self, get_handler_name(message), None)
@@ -393,7 +396,9 @@ class TranscriptConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketCons
         await self.send(text_data=json.dumps(content))
 
 
-class TranscriptEditsConsumer(QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer):
+class TranscriptEditsConsumer(
+    BatchedDispatchMixin, QuietCloseMixin, SessionSocketMixin, AsyncWebsocketConsumer
+):
     """``/ws/sessions/<slug>/edits/``: corrections of the stored transcript, for pages that
     show it after the session (the finished page). Members only, ENDED sessions included.
 
