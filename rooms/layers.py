@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer
-from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
 
 
 class EmbeddedChannelLayer(InMemoryChannelLayer):
@@ -31,28 +34,112 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
             super()._clean_expired()
 
 
-class PubSubChannelLayer(RedisPubSubChannelLayer):
-    """Channels Redis' pub/sub layer, plus ``send_many``: several messages in one round trip.
+_BATCH = "__batch__"
 
-    The stock layer sends one PUBLISH at a time per process (each waits for Redis' reply under
-    the shard's lock), so a Daphne forwarding audio frames to runs in ingest workers was capped
-    at one frame per round trip: at 5,000 frames/s the frames queued for seconds
-    (docs/benchmarks.md, distributed mode). ``send_many`` PUBLISHes a whole batch in one
-    pipeline. It uses the layer's own shards and serialisation (``channels_redis`` is pinned; the
-    distributed tests exercise this path against a real Redis).
+
+class PubSubChannelLayer(RedisPubSubChannelLayer):
+    """Channels Redis' pub/sub layer, with one Redis channel per process for its own channels,
+    and ``send_many``: several messages in one round trip.
+
+    - **Process-local channels.** ``new_channel`` names a channel ``<host>!<id>``, where
+      ``<host>`` is the Redis channel of this process's event loop (subscribed once), in the
+      form Channels reserves for process-local channels. A message to any of them is PUBLISHed
+      to the host, which hands it to the channel's queue. The stock layer subscribes each
+      channel on its own, so an ingest worker carrying 50 runs listened on 50 Redis channels,
+      and got one Redis message per audio frame.
+    - **Batches.** The stock layer sends one PUBLISH at a time per process (each waits for
+      Redis' reply under the shard's lock): a Daphne forwarding audio to runs in ingest workers
+      was capped at one frame per round trip, and at 5,000 frames/s the frames queued for
+      seconds. ``send_many`` sends a whole batch in one round trip, and everything it has for
+      one host as one message: a Daphne sends one PUBLISH per ingest worker per turn of its
+      loop, and the worker reads one message for all of it (docs/benchmarks.md, issue 20).
+
+    It uses the layer's own shards and serialisation (``channels_redis`` is pinned;
+    ``tests/rooms/test_layers.py`` and the distributed tests run it against a real Redis).
+    Channels named by the stock layer (no ``!``) still work: a rolling deploy mixes both.
     """
 
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = self._layers[loop] = _HostLoopLayer(
+                *self._args, **self._kwargs, channel_layer=self
+            )
+            _wrap_close(self, loop)
+        return layer
+
     async def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """``send`` each ``(channel, message)``, in order, in one round trip per shard."""
+        """``send`` each ``(channel, message)``, in order, in one round trip per shard: one
+        PUBLISH per host of process-local channels, one per message to any other channel."""
         layer = self._get_layer()
-        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+        batches: dict[str, list[list[Any]]] = {}
+        publish: list[tuple[str, Any]] = []  # (Redis channel, batch list or serialised message)
         for channel, message in messages:
-            shard = layer._get_shard(channel)
-            by_shard.setdefault(shard, []).append((channel, self.serialize(message)))
+            data = self.serialize(message)
+            host = _host_of(channel)
+            if host is None:
+                publish.append((channel, data))
+            elif host in batches:
+                batches[host].append([channel, data])
+            else:
+                batches[host] = [[channel, data]]
+                publish.append((host, batches[host]))
+        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+        for target, item in publish:
+            data = self.serialize({_BATCH: item}) if isinstance(item, list) else item
+            by_shard.setdefault(layer._get_shard(target), []).append((target, data))
         for shard, items in by_shard.items():
             async with shard._lock:
                 shard._ensure_redis()
                 pipe = shard._redis.pipeline(transaction=False)
-                for channel, data in items:
-                    pipe.publish(channel, data)
+                for target, data in items:
+                    pipe.publish(target, data)
                 await pipe.execute()
+
+
+def _host_of(channel: str) -> str | None:
+    """The host part of a process-local channel (``<host>!``), else None."""
+    at = channel.find("!")
+    return channel[: at + 1] if at >= 0 else None
+
+
+class _HostLoopLayer(RedisPubSubLoopLayer):
+    """The per-event-loop half of :class:`PubSubChannelLayer` (see there)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.host = f"{self.prefix}host.{uuid.uuid4().hex}!"
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        channel = f"{self.host}{prefix}{uuid.uuid4().hex}"
+        self.channels[channel] = asyncio.Queue()
+        if self.host not in self.channels:
+            self.channels[self.host] = _HostQueue(self)
+            await self._get_shard(self.host).subscribe(self.host)
+        return channel
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        host = _host_of(channel)
+        if host is None:
+            await super().send(channel, message)
+            return
+        serialize = self.channel_layer.serialize
+        batch = serialize({_BATCH: [[channel, serialize(message)]]})
+        await self._get_shard(host).publish(host, batch)
+
+
+class _HostQueue:
+    """Stands in the layer's channel table for the host's Redis channel: each message it gets
+    is a batch, whose messages go to their channels' queues (dropped when the channel is gone,
+    as the pub/sub layer drops a message nobody is subscribed to)."""
+
+    def __init__(self, layer: _HostLoopLayer) -> None:
+        self.layer = layer
+
+    def put_nowait(self, data: bytes) -> None:
+        channels = self.layer.channels
+        for channel, message in self.layer.channel_layer.deserialize(data)[_BATCH]:
+            queue = channels.get(channel)
+            if isinstance(queue, asyncio.Queue):
+                queue.put_nowait(message)

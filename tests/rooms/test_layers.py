@@ -72,3 +72,39 @@ async def test_a_run_on_this_loop_takes_its_messages_directly() -> None:
     finally:
         local.unregister("run.here")
     assert not local.deliver("run.here", {"type": "run.stop"})
+
+
+async def test_a_process_listens_on_one_redis_channel_for_all_its_channels() -> None:
+    """Channels of one process (here: one layer, as in an ingest worker carrying many runs) are
+    ``<host>!<id>``: one Redis subscription for all of them, one PUBLISH per host per batch, and
+    each message still reaches its own channel, in order; a message to a channel that is gone is
+    dropped without disturbing the others."""
+    import redis
+
+    worker, daphne = PubSubChannelLayer(hosts=[REDIS_URL]), PubSubChannelLayer(hosts=[REDIS_URL])
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        runs = [await worker.new_channel("transcription.run.") for _ in range(20)]
+        host = runs[0].split("!")[0] + "!"
+        assert all(run.startswith(host) for run in runs)
+        assert client.pubsub_channels(f"{host}*") == [host.encode()]
+        assert not client.pubsub_channels("*transcription.run.*")
+        gone = await worker.new_channel("transcription.run.")
+        receiving = asyncio.create_task(worker.receive(gone))
+        await asyncio.sleep(0.1)
+        receiving.cancel()  # as a run that ended
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
+
+        frames = [(runs[i % 20], {"type": "audio.frame", "n": i}) for i in range(200)]
+        frames.insert(7, (gone, {"type": "audio.frame", "n": -1}))
+        await daphne.send_many(frames)
+        await daphne.send(runs[3], {"type": "run.stop"})
+        for k, run in enumerate(runs):
+            got = [(await asyncio.wait_for(worker.receive(run), 5))["n"] for _ in range(10)]
+            assert got == list(range(k, 200, 20))
+        assert (await asyncio.wait_for(worker.receive(runs[3]), 5)) == {"type": "run.stop"}
+    finally:
+        client.close()
+        await worker.flush()
+        await daphne.flush()
