@@ -35,7 +35,9 @@ import json
 import multiprocessing
 import os
 import random
+import threading
 import time
+from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import connect
@@ -179,8 +181,10 @@ async def run(
         if barrier is not None:
             # Every generator process starts speaking together.
             await asyncio.to_thread(barrier.wait)
-        stop_at = time.perf_counter() + seconds
+        spoke_from = time.perf_counter()
+        stop_at = spoke_from + seconds
         await asyncio.gather(*(speak(slug, ws, marks) for slug, ws, marks in voices))
+        spoke_until = time.perf_counter()
         await asyncio.sleep(2.0)
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/stop")).raise_for_status()
@@ -196,6 +200,8 @@ async def run(
         "sent": len(sent),
         "lost": len(set(sent) - received),
         "duplicates": duplicates,
+        "window": [spoke_from, spoke_until],
+        "pid": os.getpid(),
     }
 
 
@@ -238,6 +244,8 @@ def generate(
         merged[key] = percentiles([v for part in parts for v in part[key]])
     for key in ("sent", "lost", "duplicates"):
         merged[key] = sum(part[key] for part in parts)
+    merged["window"] = [min(p["window"][0] for p in parts), max(p["window"][1] for p in parts)]
+    merged["generator_pids"] = [part["pid"] for part in parts]
     return merged
 
 
@@ -257,6 +265,77 @@ def server_pids(url: str) -> list[int]:
     return pids
 
 
+def _group(pid: int) -> str:
+    """What a process is, for the CPU breakdown: daphne, ingest, worker, nginx, redis, load."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    if b"rooms.serve" in cmdline or b"daphne" in cmdline:
+        return "daphne"
+    if b"celery" in cmdline:
+        return "ingest" if b"ingest" in cmdline else "worker"
+    if cmdline.startswith(b"nginx"):
+        return "nginx"
+    if cmdline.startswith(b"redis-server"):
+        return "redis"
+    return "load" if b"benchmarks.pipeline_latency" in cmdline else "other"
+
+
+class _CpuSampler(threading.Thread):
+    """The CPU seconds of every process of interest, twice a second, so that the CPU of the
+    speaking window alone can be told from that of set-up and teardown. The load generator's
+    processes are found by their parent (this process)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.samples: list[tuple[float, dict[int, float]]] = []
+        self.groups: dict[int, str] = {}  # told while the process lives
+        self.done = threading.Event()
+
+    def _pids(self) -> list[int]:
+        me = os.getpid()
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == me:
+                    children.append(int(entry.name))
+        return list(dict.fromkeys([*self.pids, *children]))
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            at, used = time.perf_counter(), {}
+            for pid in self._pids():
+                try:
+                    used[pid] = cpu_seconds(pid)
+                except OSError:
+                    continue
+                if pid not in self.groups:
+                    self.groups[pid] = _group(pid)
+            self.samples.append((at, used))
+
+    def window(self, start: float, end: float) -> dict[str, float]:
+        """CPU (cores) of each process group between ``start`` and ``end`` (the samples just
+        inside them)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return {}
+        (t0, a), (t1, b) = inside[0], inside[-1]
+        out: dict[str, float] = {}
+        for pid in b:
+            if pid in a:
+                group = self.groups.get(pid, "other")
+                out[group] = out.get(group, 0.0) + (b[pid] - a[pid]) / (t1 - t0)
+        out = {group: round(cores, 3) for group, cores in sorted(out.items())}
+        out["server"] = round(sum(v for k, v in out.items() if k not in ("load", "other")), 3)
+        return out
+
+
 def measure(
     name: str,
     url: str,
@@ -265,7 +344,10 @@ def measure(
     sessions: list[tuple[str, list[str], str]],
     args: argparse.Namespace,
 ) -> dict:
-    """One run of the load; the CPU of ``pids`` over it (each pid may end meanwhile)."""
+    """One run of the load; the CPU of ``pids`` over it (each pid may end meanwhile), and of
+    every process group over the speaking window alone."""
+    sampler = _CpuSampler(pids)
+    sampler.start()
 
     def cpu() -> dict[int, float]:
         out = {}
@@ -277,18 +359,28 @@ def measure(
         return out
 
     cpu0, t0 = cpu(), time.monotonic()
-    result = generate(url, api_token, sessions, args.seconds, max(1, args.procs))
+    try:
+        result = generate(url, api_token, sessions, args.seconds, max(1, args.procs))
+    finally:
+        sampler.done.set()
+        sampler.join()
     wall = time.monotonic() - t0
     cpu1 = cpu()
     used = sum(cpu1[pid] - cpu0[pid] for pid in cpu1 if pid in cpu0)
     # The load runs for setup + seconds + stop: the server's CPU over all of it, per second of
     # audio that was transcribed (each session's one mixed stream).
     audio_seconds = len(sessions) * args.seconds
+    speaking = sampler.window(*result["window"])
     result.update(
         run=name,
         server_cpu_fraction=round(used / wall, 3),
         server_cpu_seconds=round(used, 2),
         cpu_seconds_per_audio_second=round(used / audio_seconds, 4),
+        # While the speakers spoke: cores per process group, and the server's per audio second.
+        speaking_cores=speaking,
+        speaking_cpu_seconds_per_audio_second=round(
+            speaking.get("server", 0.0) / max(1, len(sessions)), 4
+        ),
         lost_percent=round(100 * result["lost"] / max(1, result["sent"]), 2),
     )
     return result
@@ -419,6 +511,7 @@ def summarise(result: dict) -> dict:
         "sender_lateness_p99_ms": round(result["sender_lateness_ms"]["p99"], 1),
         "server_cpu_fraction": result["server_cpu_fraction"],
         "cpu_s_per_audio_s": result["cpu_seconds_per_audio_second"],
+        "speaking_cores": result["speaking_cores"],
     }
 
 
