@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+
+_handlers: dict[str, tuple[asyncio.AbstractEventLoop, Handler]] = {}
+
+
+def register(channel: str, handler: Handler) -> None:
+    """Messages for ``channel`` that reach this process on the running loop go to ``handler``,
+    synchronously: from a sender on the loop (:func:`deliver`), and from the pub/sub layer's
+    host channel (no queue, no task wake-up per message)."""
+    _handlers[channel] = (asyncio.get_running_loop(), handler)
+
+
+def unregister(channel: str) -> None:
+    _handlers.pop(channel, None)
+
+
+def deliver(channel: str, message: dict[str, Any]) -> bool:
+    """Hand ``message`` to the handler of ``channel`` when it runs on this loop; False when
+    there is none here (the caller sends it through the channel layer)."""
+    handler = _handler_here(channel)
+    if handler is None:
+        return False
+    handler(message)
+    return True
+
+
+def _handler_here(channel: str) -> Handler | None:
+    entry = _handlers.get(channel)
+    if entry is None:
+        return None
+    try:
+        return entry[1] if asyncio.get_running_loop() is entry[0] else None
+    except RuntimeError:
+        return None
 
 
 class EmbeddedChannelLayer(InMemoryChannelLayer):
@@ -131,15 +170,25 @@ class _HostLoopLayer(RedisPubSubLoopLayer):
 
 class _HostQueue:
     """Stands in the layer's channel table for the host's Redis channel: each message it gets
-    is a batch, whose messages go to their channels' queues (dropped when the channel is gone,
-    as the pub/sub layer drops a message nobody is subscribed to)."""
+    is a batch, whose messages go to their channels' handlers (:func:`register`) or else
+    queues; dropped when the channel is gone, as the pub/sub layer drops a message nobody is
+    subscribed to."""
 
     def __init__(self, layer: _HostLoopLayer) -> None:
         self.layer = layer
 
     def put_nowait(self, data: bytes) -> None:
         channels = self.layer.channels
-        for channel, message in self.layer.channel_layer.deserialize(data)[_BATCH]:
+        deserialize = self.layer.channel_layer.deserialize
+        for channel, message in deserialize(data)[_BATCH]:
+            handler = _handler_here(channel)
+            if handler is not None:
+                try:
+                    handler(deserialize(message))
+                except Exception:
+                    # Not the layer's receive task's to die of (it would stop every channel).
+                    logger.exception("handler of %s failed", channel)
+                continue
             queue = channels.get(channel)
             if isinstance(queue, asyncio.Queue):
                 queue.put_nowait(message)

@@ -108,3 +108,33 @@ async def test_a_process_listens_on_one_redis_channel_for_all_its_channels() -> 
         client.close()
         await worker.flush()
         await daphne.flush()
+
+
+async def test_a_registered_handler_takes_its_messages_straight_from_the_host_batch() -> None:
+    """In an ingest worker a run's handler gets its frames from the batch the layer read, in
+    order, without its queue; a handler that raises is logged and the other channels go on."""
+    from rooms import layers
+
+    worker, daphne = PubSubChannelLayer(hosts=[REDIS_URL]), PubSubChannelLayer(hosts=[REDIS_URL])
+    run, broken, queued = [await worker.new_channel("transcription.run.") for _ in range(3)]
+    seen: list[int] = []
+
+    def fail(message: dict) -> None:
+        raise ValueError("bad frame")
+
+    layers.register(run, lambda message: seen.append(message["n"]))
+    layers.register(broken, fail)
+    try:
+        await daphne.send_many(
+            [(c, {"type": "audio.frame", "n": i}) for i in range(10) for c in (broken, run)]
+        )
+        await daphne.send(queued, {"type": "run.stop"})
+        # The queued channel's message came after the batch: the batch was handled by then.
+        assert await asyncio.wait_for(worker.receive(queued), 5) == {"type": "run.stop"}
+        assert seen == list(range(10))
+        assert worker._get_layer().channels[run].empty()
+    finally:
+        layers.unregister(run)
+        layers.unregister(broken)
+        await worker.flush()
+        await daphne.flush()

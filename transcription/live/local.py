@@ -9,6 +9,9 @@ handler for its channel, and a sender on the same loop calls it directly; anythi
 process, another loop, a thread) still goes through the layer, and the run handles both the same
 way.
 
+The registry is the channel layers' (``rooms.layers``): in an ingest worker the pub/sub
+layer hands a run its messages the same way, straight from the batch it read.
+
 To a run elsewhere (a Celery ingest worker), ``forward`` queues the message and one task per
 loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order. The
 pub/sub layer otherwise sends one message per round trip per process, which capped a Daphne
@@ -20,43 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
 
 from rooms import metrics
+from rooms.layers import deliver, register, unregister
+
+__all__ = ["deliver", "forward", "register", "unregister"]
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[dict[str, Any]], None]
-
-_handlers: dict[str, tuple[asyncio.AbstractEventLoop, Handler]] = {}
-
-
-def register(channel: str, handler: Handler) -> None:
-    """Messages for ``channel`` sent on the running loop go to ``handler`` (synchronously)."""
-    _handlers[channel] = (asyncio.get_running_loop(), handler)
-
-
-def unregister(channel: str) -> None:
-    _handlers.pop(channel, None)
-
-
-def deliver(channel: str, message: dict[str, Any]) -> bool:
-    """Hand ``message`` to the run listening on ``channel`` when it runs on this loop; False
-    when it does not (the caller sends it through the channel layer)."""
-    entry = _handlers.get(channel)
-    if entry is None:
-        return False
-    loop, handler = entry
-    try:
-        if asyncio.get_running_loop() is not loop:
-            return False
-    except RuntimeError:
-        return False
-    handler(message)
-    return True
 
 
 MAX_QUEUED = 10_000
