@@ -74,6 +74,9 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
 
 
 _BATCH = "__batch__"
+MAX_BATCH_MESSAGES = 500
+"""Messages per PUBLISH to a host at most (~650 KB of audio frames): a Redis message stays far
+below a subscriber's output-buffer limits (pub/sub: 8 MB sustained, 32 MB at once)."""
 
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):
@@ -95,7 +98,9 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
 
     It uses the layer's own shards and serialisation (``channels_redis`` is pinned;
     ``tests/rooms/test_layers.py`` and the distributed tests run it against a real Redis).
-    Channels named by the stock layer (no ``!``) still work: a rolling deploy mixes both.
+    Channels named by the stock layer (no ``!``) still work, so a Daphne of this version
+    reaches a run of an older worker; an older Daphne cannot reach a newer worker's runs
+    (docs/deploy.md: restart the Daphnes first).
     """
 
     def _get_layer(self) -> RedisPubSubLoopLayer:
@@ -119,7 +124,7 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             host = _host_of(channel)
             if host is None:
                 publish.append((channel, data))
-            elif host in batches:
+            elif host in batches and len(batches[host]) < MAX_BATCH_MESSAGES:
                 batches[host].append([channel, data])
             else:
                 batches[host] = [[channel, data]]

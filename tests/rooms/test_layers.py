@@ -74,12 +74,16 @@ async def test_a_run_on_this_loop_takes_its_messages_directly() -> None:
     assert not local.deliver("run.here", {"type": "run.stop"})
 
 
-async def test_a_process_listens_on_one_redis_channel_for_all_its_channels() -> None:
+async def test_a_process_listens_on_one_redis_channel_for_all_its_channels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Channels of one process (here: one layer, as in an ingest worker carrying many runs) are
     ``<host>!<id>``: one Redis subscription for all of them, one PUBLISH per host per batch, and
     each message still reaches its own channel, in order; a message to a channel that is gone is
     dropped without disturbing the others."""
     import redis
+
+    from rooms import layers
 
     worker, daphne = PubSubChannelLayer(hosts=[REDIS_URL]), PubSubChannelLayer(hosts=[REDIS_URL])
     client = redis.Redis.from_url(REDIS_URL)
@@ -96,6 +100,7 @@ async def test_a_process_listens_on_one_redis_channel_for_all_its_channels() -> 
         with pytest.raises(asyncio.CancelledError):
             await receiving
 
+        monkeypatch.setattr(layers, "MAX_BATCH_MESSAGES", 7)  # several PUBLISHes per host too
         frames = [(runs[i % 20], {"type": "audio.frame", "n": i}) for i in range(200)]
         frames.insert(7, (gone, {"type": "audio.frame", "n": -1}))
         await daphne.send_many(frames)
