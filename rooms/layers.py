@@ -113,6 +113,9 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             _wrap_close(self, loop)
         return layer
 
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await self.send_many([(channel, message)])
+
     async def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """``send`` each ``(channel, message)``, in order, in one round trip per shard: one
         PUBLISH per host of process-local channels, one per message to any other channel."""
@@ -156,21 +159,17 @@ class _HostLoopLayer(RedisPubSubLoopLayer):
         self.host = f"{self.prefix}host.{uuid.uuid4().hex}!"
 
     async def new_channel(self, prefix: str = "specific.") -> str:
-        channel = f"{self.host}{prefix}{uuid.uuid4().hex}"
-        self.channels[channel] = asyncio.Queue()
         if self.host not in self.channels:
             self.channels[self.host] = _HostQueue(self)
-            await self._get_shard(self.host).subscribe(self.host)
+            try:
+                await self._get_shard(self.host).subscribe(self.host)
+            except BaseException:
+                # Redis is away: the next channel subscribes the host again.
+                del self.channels[self.host]
+                raise
+        channel = f"{self.host}{prefix}{uuid.uuid4().hex}"
+        self.channels[channel] = asyncio.Queue()
         return channel
-
-    async def send(self, channel: str, message: dict[str, Any]) -> None:
-        host = _host_of(channel)
-        if host is None:
-            await super().send(channel, message)
-            return
-        serialize = self.channel_layer.serialize
-        batch = serialize({_BATCH: [[channel, serialize(message)]]})
-        await self._get_shard(host).publish(host, batch)
 
 
 class _HostQueue:

@@ -143,3 +143,29 @@ async def test_a_registered_handler_takes_its_messages_straight_from_the_host_ba
         layers.unregister(broken)
         await worker.flush()
         await daphne.flush()
+
+
+async def test_a_host_whose_subscription_failed_is_subscribed_by_the_next_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis away when a process made its first channel: that ``new_channel`` fails, and the
+    next one subscribes the host (it is not taken as subscribed)."""
+    worker, daphne = PubSubChannelLayer(hosts=[REDIS_URL]), PubSubChannelLayer(hosts=[REDIS_URL])
+    loop_layer = worker._get_layer()
+    shard = loop_layer._get_shard(loop_layer.host)
+    subscribe = shard.subscribe
+
+    async def away(channel: str) -> None:
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(shard, "subscribe", away)
+    try:
+        with pytest.raises(ConnectionError):
+            await worker.new_channel("transcription.run.")
+        monkeypatch.setattr(shard, "subscribe", subscribe)
+        run = await worker.new_channel("transcription.run.")
+        await daphne.send(run, {"type": "run.stop"})
+        assert await asyncio.wait_for(worker.receive(run), 5) == {"type": "run.stop"}
+    finally:
+        await worker.flush()
+        await daphne.flush()
