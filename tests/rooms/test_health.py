@@ -79,7 +79,7 @@ def own_redis(settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
         wait_for_port(port, process=process)
         settings.REDIS_URL = url
         settings.CACHES = {
-            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+            "default": {"BACKEND": "rooms.cache.SharedRedisCache", "LOCATION": url}
         }
         settings.CHANNEL_LAYERS = {
             "default": {
