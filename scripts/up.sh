@@ -145,15 +145,20 @@ for p in "${web_ports[@]}"; do
   i=$((i + 1))
   echo "web$i: exec $venv/python -m rooms.serve -b 127.0.0.1 -p $p --proxy-headers --access-log /dev/null rooms.asgi:application" >>"$procfile"
 done
+# Celery workers are long-lived threads, not ASGI request threads: each keeps its database
+# connection (Django's CONN_MAX_AGE) instead of opening one per query batch, which cost a
+# PostgreSQL backend fork ~50 times a second at 100 sessions (docs/benchmarks.md). The Daphnes
+# keep Django's ASGI default (a connection per use).
+worker_db="env DB_CONN_MAX_AGE=${WORKER_DB_CONN_MAX_AGE:-60}"
 cat >>"$procfile" <<EOF
 balancer: exec scripts/wait-for-ports.sh ${web_ports[*]} -- /usr/sbin/nginx -p $nginx_dir -c $nginx_dir/nginx.conf -e $nginx_dir/error.log
-worker-default: exec scripts/own-group.sh $venv/celery -A rooms worker -Q default -n default@%h -c 2 -l info
-beat: exec $venv/celery -A rooms beat -l info -s $up_dir/celerybeat-schedule
+worker-default: exec $worker_db scripts/own-group.sh $venv/celery -A rooms worker -Q default -n default@%h -c 2 -l info
+beat: exec $worker_db $venv/celery -A rooms beat -l info -s $up_dir/celerybeat-schedule
 EOF
 # Ingest: one worker per core, each a thread pool whose runs share one event loop
 # (transcription.live.runner.RunHost); a thread per run, so -c bounds the runs per worker.
 for n in $(seq 1 "$ingest_workers"); do
-  echo "worker-ingest$n: exec scripts/own-group.sh $venv/celery -A rooms worker -Q ingest -n ingest$n@%h -P threads -c $runs_per_worker --prefetch-multiplier 1 -l info" >>"$procfile"
+  echo "worker-ingest$n: exec $worker_db scripts/own-group.sh $venv/celery -A rooms worker -Q ingest -n ingest$n@%h -P threads -c $runs_per_worker --prefetch-multiplier 1 -l info" >>"$procfile"
 done
 
 echo

@@ -66,7 +66,8 @@ def server_stack_fixture(
     url = database_env()["DATABASE_URL"]
     host_port = url.rsplit("@", 1)[1].split("/", 1)[0]
     proxied = url.replace(f"@{host_port}/", f"@127.0.0.1:{proxy.port}/")
-    env = {"DATABASE_URL": proxied, "TRANSCRIPTION_STALE_SECONDS": "30"}
+    # Workers keep their connection as `make up` and compose run them: the outage resets it.
+    env = {"DATABASE_URL": proxied, "TRANSCRIPTION_STALE_SECONDS": "30", "DB_CONN_MAX_AGE": "60"}
     with start_server_stack(tmp_path_factory.mktemp("db-outage"), env=env, name="faults-db") as s:
         yield s
 
