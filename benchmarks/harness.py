@@ -90,11 +90,13 @@ def start_daphne(env: dict[str, str], port: int, log: Path, root: Path = ROOT) -
     raise TimeoutError("daphne did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of a process (Linux /proc); with ``children``, also those of
+    its children that have ended and been waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    own = int(fields[11]) + int(fields[12])
+    return (own + (int(fields[13]) + int(fields[14]) if children else 0)) / ticks
 
 
 def rss_mb(pid: int) -> float:

@@ -38,6 +38,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 from websockets.asyncio.client import connect
@@ -255,10 +256,18 @@ async def _drain(ws) -> None:
 
 
 def server_pids(url: str) -> list[int]:
-    """The `make up` processes that serve ``url``: Daphnes, nginx workers, Celery workers, Redis."""
+    """The `make up` processes that serve ``url``: Daphnes, nginx workers, Celery workers, Redis,
+    and PostgreSQL's postmaster (its backends are found while they live, ``_CpuSampler``)."""
     from benchmarks.fanout_load import nginx_worker_pids, processes, redis_server_pid
 
     pids = [*nginx_worker_pids(), redis_server_pid(os.environ["REDIS_URL"])]
+    port = str(urlparse(os.environ["DATABASE_URL"]).port or 5432).encode()
+    for pid, cmdline in processes():
+        args = cmdline.split(b"\0")
+        if args[0].endswith(b"/postgres") and port in (
+            args[i + 1] for i, a in enumerate(args[:-1]) if a == b"-p"
+        ):
+            pids.append(pid)
     for pid, cmdline in processes():
         if b"rooms.serve" in cmdline or (b"celery" in cmdline and b"worker" in cmdline):
             pids.append(pid)
@@ -279,23 +288,29 @@ def _group(pid: int) -> str:
         return "nginx"
     if cmdline.startswith(b"redis-server"):
         return "redis"
+    if cmdline.startswith(b"postgres") or b"/bin/postgres\0" in cmdline:
+        return "postgres"
     return "load" if b"benchmarks.pipeline_latency" in cmdline else "other"
 
 
 class _CpuSampler(threading.Thread):
     """The CPU seconds of every process of interest, twice a second, so that the CPU of the
     speaking window alone can be told from that of set-up and teardown. The load generator's
-    processes are found by their parent (this process)."""
+    processes are found by their parent (this process), PostgreSQL's backends by theirs (the
+    postmaster, one of ``pids``). A backend that ends between two samples is counted through
+    its parent's reaped-children time, which the postmaster's figure includes: with
+    ``DB_CONN_MAX_AGE=0`` most backends live for one query batch."""
 
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids = pids
         self.samples: list[tuple[float, dict[int, float]]] = []
         self.groups: dict[int, str] = {}  # told while the process lives
+        self.postmasters = {pid for pid in pids if _group(pid) == "postgres"}
         self.done = threading.Event()
 
     def _pids(self) -> list[int]:
-        me = os.getpid()
+        parents = {os.getpid(), *self.postmasters}
         children = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
@@ -303,7 +318,7 @@ class _CpuSampler(threading.Thread):
                     stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                if int(stat[1]) == me:
+                if int(stat[1]) in parents:
                     children.append(int(entry.name))
         return list(dict.fromkeys([*self.pids, *children]))
 
@@ -312,7 +327,7 @@ class _CpuSampler(threading.Thread):
             at, used = time.perf_counter(), {}
             for pid in self._pids():
                 try:
-                    used[pid] = cpu_seconds(pid)
+                    used[pid] = cpu_seconds(pid, children=pid in self.postmasters)
                 except OSError:
                     continue
                 if pid not in self.groups:
