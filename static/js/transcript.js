@@ -519,11 +519,28 @@
     });
   }
 
+  // Only the reader moving up stops the following. A scroll event of our own arrives a frame
+  // later, when more lines (or the status above) may already have moved the bottom away: judged
+  // by distance alone, it stopped the following with nobody touching anything.
+  let lastTop = 0;
   scroller.addEventListener("scroll", () => {
-    follow = nearBottom();
+    const top = scroller.scrollTop;
+    if (nearBottom()) follow = true;
+    else if (top < lastTop) follow = false;
+    lastTop = top;
     if (follow) jumpButton.hidden = true;
     else if (scroller.scrollHeight > scroller.clientHeight) jumpButton.hidden = false;
   });
+
+  // Layout that changes without a new line (the status above, a web font, the window) moves the
+  // bottom too: keep to it while following.
+  if (typeof ResizeObserver === "function") {
+    const keepBottom = new ResizeObserver(() => {
+      if (follow) queueScroll();
+    });
+    keepBottom.observe(scroller);
+    for (const list of scroller.children) keepBottom.observe(list);
+  }
 
   jumpButton.addEventListener("click", () => {
     follow = true;
