@@ -9,6 +9,8 @@ whose scheduling, timers and socket readiness calls are written in C: the transc
 
 from __future__ import annotations
 
+from typing import Any
+
 from rooms.runtime import use_uvloop
 
 
@@ -23,9 +25,52 @@ def plain_autobahn_log_arguments() -> None:
         autobahn.util._HAS_CLICK = False
 
 
+def eager_write(connection: Any, data: bytes) -> None:
+    """``tcp.Connection.write`` that sends at once when nothing is waiting to be sent.
+
+    Twisted queues every write and registers the socket with the loop; the loop reports it
+    writable, Twisted sends, finds its buffer empty and unregisters it: two ``epoll_ctl``
+    calls, a loop dispatch and the reactor's logging context per message, on top of the
+    ``send``. A transcript fan-out writes one message per socket per event, never two in a
+    turn, so that was ~20 % of a Daphne's samples in the fan-out profile (docs/benchmarks.md).
+
+    Only the idle plain-TCP case is taken: no TLS, nothing buffered, no producer (which
+    Twisted resumes when its buffer drains), not closing. Whatever the kernel does not take
+    at once (a full send buffer, an error) goes through Twisted's own path, behind nothing,
+    so order and error handling are Twisted's.
+    """
+    from twisted.internet._newtls import ConnectionMixin
+
+    if (
+        type(data) is bytes
+        and data
+        and connection.connected
+        and not connection.TLS
+        and connection.producer is None
+        and not connection.disconnecting
+        and not connection._writeDisconnecting
+        and not connection._writeDisconnected
+        and not connection._tempDataBuffer
+        and connection.offset == len(connection.dataBuffer)
+    ):
+        sent = connection.writeSomeData(data)
+        if type(sent) is int and sent > 0:
+            if sent == len(data):
+                return
+            data = data[sent:]
+    ConnectionMixin.write(connection, data)
+
+
+def eager_tcp_writes() -> None:
+    from twisted.internet import tcp
+
+    tcp.Connection.write = eager_write  # type: ignore[method-assign]
+
+
 def main() -> None:
     use_uvloop()
     plain_autobahn_log_arguments()
+    eager_tcp_writes()
     from daphne.cli import CommandLineInterface  # creates Twisted's loop: after the policy
 
     CommandLineInterface.entrypoint()

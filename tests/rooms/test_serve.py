@@ -1,9 +1,14 @@
-"""rooms.serve: Daphne's Twisted reactor runs on uvloop unless ROOMS_EVENT_LOOP=asyncio."""
+"""rooms.serve: Daphne's Twisted reactor runs on uvloop unless ROOMS_EVENT_LOOP=asyncio, and a
+write to an idle TCP connection is sent at once."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -38,3 +43,93 @@ def test_daphne_gets_the_chosen_event_loop(setting: str | None, loop_module: str
     assert loop_line == f"{loop_module} True"
     # autobahn's debug-line arguments are plain text, without click's colour codes.
     assert highlighted == "x"
+
+
+class _Reactor:
+    """What a Twisted connection asks of its reactor to write: (un)registering as a writer."""
+
+    def __init__(self) -> None:
+        self.writers: list[object] = []
+
+    def addWriter(self, writer: object) -> None:
+        if writer not in self.writers:
+            self.writers.append(writer)
+
+    def removeWriter(self, writer: object) -> None:
+        if writer in self.writers:
+            self.writers.remove(writer)
+
+
+@pytest.fixture(name="tcp_pair")
+def tcp_pair_fixture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Any, socket.socket, _Reactor]]:
+    """A Twisted TCP connection on one end of a real loopback TCP pair, with ``eager_write``
+    as ``rooms.serve`` installs it, and the other end to read from."""
+    from twisted.internet import tcp
+    from twisted.internet.protocol import Protocol
+
+    from rooms import serve
+
+    monkeypatch.setattr(tcp.Connection, "write", serve.eager_write)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    reactor = _Reactor()
+    connection = tcp.Connection(ours, Protocol(), reactor=reactor)  # type: ignore[arg-type]
+    connection.connected = True
+    try:
+        yield connection, theirs, reactor
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _read(peer: socket.socket, size: int, connection: Any) -> bytes:
+    """``size`` bytes from ``peer``, letting ``connection`` flush its buffer as the loop would."""
+    got = bytearray()
+    peer.settimeout(0.05)
+    deadline = time.monotonic() + 10
+    while len(got) < size and time.monotonic() < deadline:
+        if connection.dataBuffer or connection._tempDataBuffer:
+            connection.doWrite()
+        try:
+            got += peer.recv(1 << 20)
+        except TimeoutError:
+            continue
+    return bytes(got)
+
+
+def test_a_write_to_an_idle_connection_is_sent_at_once_without_the_loop(tcp_pair) -> None:
+    connection, peer, reactor = tcp_pair
+    for i in range(3):
+        connection.write(b"event %d;" % i)
+    assert reactor.writers == [], "nothing was queued for the loop"
+    assert _read(peer, 24, connection) == b"event 0;event 1;event 2;"
+
+
+def test_what_the_kernel_does_not_take_is_buffered_and_later_writes_queue_behind_it(
+    tcp_pair,
+) -> None:
+    connection, peer, reactor = tcp_pair
+    connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    big = bytes(range(256)) * 16384  # 4 MiB: far more than the send buffer holds
+    connection.write(big)
+    assert reactor.writers == [connection], "the rest waits for the loop"
+    assert connection._tempDataLen > 0
+    connection.write(b"tail")  # must not overtake what is buffered
+    assert _read(peer, len(big) + 4, connection) == big + b"tail"
+    assert reactor.writers == [], "drained: no longer waiting to write"
+
+
+def test_a_connection_with_a_producer_or_closing_keeps_twisted_s_buffered_write(tcp_pair) -> None:
+    connection, peer, reactor = tcp_pair
+    connection.producer = object()  # Twisted resumes a producer when its buffer drains
+    connection.write(b"a")
+    assert reactor.writers == [connection] and connection._tempDataBuffer == [b"a"]
+    connection.producer = None
+    connection.write(b"b")  # behind the buffered "a", not eagerly before it
+    assert _read(peer, 2, connection) == b"ab"
+    connection.connected = False
+    connection.write(b"lost")  # Twisted drops writes to a lost connection
+    assert connection._tempDataBuffer == [] and connection.dataBuffer == b""
