@@ -34,10 +34,12 @@ def eager_write(connection: Any, data: bytes) -> None:
     ``send``. A transcript fan-out writes one message per socket per event, never two in a
     turn, so that was ~20 % of a Daphne's samples in the fan-out profile (docs/benchmarks.md).
 
-    Only the idle plain-TCP case is taken: no TLS, nothing buffered, no producer (which
-    Twisted resumes when its buffer drains), not closing. Whatever the kernel does not take
-    at once (a full send buffer, an error) goes through Twisted's own path, behind nothing,
-    so order and error handling are Twisted's.
+    Only the idle plain-TCP case is taken: no TLS, nothing buffered, not closing, and no
+    producer that Twisted would resume when its buffer drains (a pull producer, or a streaming
+    one it paused). A running streaming producer is the usual case: Twisted's HTTP channel
+    registers itself, and stays registered when Daphne upgrades it to a WebSocket. Whatever
+    the kernel does not take at once (a full send buffer, an error) goes through Twisted's
+    own path, behind nothing, so order, pausing the producer and error handling are Twisted's.
     """
     from twisted.internet._newtls import ConnectionMixin
 
@@ -46,7 +48,10 @@ def eager_write(connection: Any, data: bytes) -> None:
         and data
         and connection.connected
         and not connection.TLS
-        and connection.producer is None
+        and (
+            connection.producer is None
+            or (connection.streamingProducer and not connection.producerPaused)
+        )
         and not connection.disconnecting
         and not connection._writeDisconnecting
         and not connection._writeDisconnected

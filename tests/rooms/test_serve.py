@@ -60,6 +60,20 @@ class _Reactor:
             self.writers.remove(writer)
 
 
+class _Producer:
+    def __init__(self) -> None:
+        self.resumed = 0
+
+    def resumeProducing(self) -> None:
+        self.resumed += 1
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
 @pytest.fixture(name="tcp_pair")
 def tcp_pair_fixture(
     monkeypatch: pytest.MonkeyPatch,
@@ -122,12 +136,26 @@ def test_what_the_kernel_does_not_take_is_buffered_and_later_writes_queue_behind
     assert reactor.writers == [], "drained: no longer waiting to write"
 
 
-def test_a_connection_with_a_producer_or_closing_keeps_twisted_s_buffered_write(tcp_pair) -> None:
+def test_a_running_streaming_producer_still_writes_at_once(tcp_pair) -> None:
+    """Twisted's HTTP channel stays registered as a streaming producer after Daphne upgrades
+    the connection to a WebSocket: that is the usual case, and nothing needs resuming."""
     connection, peer, reactor = tcp_pair
-    connection.producer = object()  # Twisted resumes a producer when its buffer drains
+    connection.registerProducer(_Producer(), True)
+    connection.write(b"frame")
+    assert reactor.writers == []
+    assert _read(peer, 5, connection) == b"frame"
+
+
+@pytest.mark.parametrize("producer", ["pull", "paused"])
+def test_a_producer_twisted_must_resume_or_a_lost_connection_keeps_twisted_s_write(
+    tcp_pair, producer: str
+) -> None:
+    connection, peer, reactor = tcp_pair
+    connection.registerProducer(_Producer(), producer != "pull")
+    connection.producerPaused = producer == "paused"
     connection.write(b"a")
     assert reactor.writers == [connection] and connection._tempDataBuffer == [b"a"]
-    connection.producer = None
+    connection.unregisterProducer()
     connection.write(b"b")  # behind the buffered "a", not eagerly before it
     assert _read(peer, 2, connection) == b"ab"
     connection.connected = False
