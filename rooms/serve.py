@@ -4,12 +4,18 @@ Daphne runs Twisted on an asyncio loop that it creates when ``daphne.server`` is
 Choosing uvloop's policy before that import gives Twisted and every consumer the libuv loop,
 whose scheduling, timers and socket readiness calls are written in C: the transcript fan-out
 (one socket write per client per event) spends much of its time there (docs/benchmarks.md).
-``ROOMS_EVENT_LOOP=asyncio`` keeps the standard loop (``rooms.runtime.use_uvloop``).
+``ROOMS_EVENT_LOOP=asyncio`` keeps the standard loop (``rooms.runtime.use_uvloop``). A write
+to an idle connection goes to its socket at once (``eager_write``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# Twisted's modules, not its reactor: importing them installs nothing, so the loop chosen in
+# main() is still the one daphne.server gets.
+from twisted.internet import tcp
+from twisted.internet._newtls import ConnectionMixin
 
 from rooms.runtime import use_uvloop
 
@@ -32,7 +38,7 @@ def eager_write(connection: Any, data: bytes) -> None:
     writable, Twisted sends, finds its buffer empty and unregisters it: two ``epoll_ctl``
     calls, a loop dispatch and the reactor's logging context per message, on top of the
     ``send``. A transcript fan-out writes one message per socket per event, never two in a
-    turn, so that was ~20 % of a Daphne's samples in the fan-out profile (docs/benchmarks.md).
+    turn: the same load took ~18 % fewer of a Daphne's samples without it (docs/benchmarks.md).
 
     Only the idle plain-TCP case is taken: no TLS, nothing buffered, not closing, and no
     producer that Twisted would resume when its buffer drains (a pull producer, or a streaming
@@ -41,8 +47,6 @@ def eager_write(connection: Any, data: bytes) -> None:
     the kernel does not take at once (a full send buffer, an error) goes through Twisted's
     own path, behind nothing, so order, pausing the producer and error handling are Twisted's.
     """
-    from twisted.internet._newtls import ConnectionMixin
-
     if (
         type(data) is bytes
         and data
@@ -67,8 +71,6 @@ def eager_write(connection: Any, data: bytes) -> None:
 
 
 def eager_tcp_writes() -> None:
-    from twisted.internet import tcp
-
     tcp.Connection.write = eager_write  # type: ignore[method-assign]
 
 
