@@ -78,9 +78,7 @@ def own_redis(settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
     ) as process:
         wait_for_port(port, process=process)
         settings.REDIS_URL = url
-        settings.CACHES = {
-            "default": {"BACKEND": "rooms.cache.SharedRedisCache", "LOCATION": url}
-        }
+        settings.CACHES = {"default": {"BACKEND": "rooms.cache.SharedRedisCache", "LOCATION": url}}
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
