@@ -262,20 +262,20 @@ def server_pids(url: str) -> list[int]:
 
     pids = [*nginx_worker_pids(), redis_server_pid(os.environ["REDIS_URL"])]
     port = str(urlparse(os.environ["DATABASE_URL"]).port or 5432).encode()
+    postmaster_port = b"\0-p\0" + port + b"\0"
     for pid, cmdline in processes():
-        args = cmdline.split(b"\0")
-        if args[0].endswith(b"/postgres") and port in (
-            args[i + 1] for i, a in enumerate(args[:-1]) if a == b"-p"
-        ):
-            pids.append(pid)
-    for pid, cmdline in processes():
-        if b"rooms.serve" in cmdline or (b"celery" in cmdline and b"worker" in cmdline):
+        app = b"rooms.serve" in cmdline or (b"celery" in cmdline and b"worker" in cmdline)
+        postmaster = (
+            cmdline.split(b"\0", 1)[0].endswith(b"/postgres") and postmaster_port in cmdline
+        )
+        if app or postmaster:
             pids.append(pid)
     return pids
 
 
 def _group(pid: int) -> str:
-    """What a process is, for the CPU breakdown: daphne, ingest, worker, nginx, redis, load."""
+    """What a process is, for the CPU breakdown: daphne, ingest, worker, nginx, redis,
+    postgres, load."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
