@@ -52,10 +52,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-
 from benchmarks.harness import ROOT, cpu_seconds, machine, rss_mb, tune_load_process
+from benchmarks.wsclient import CONNECT_ERRORS, Socket, connect
 
 MAX_CLIENTS = 5000
 CAPTION_LANGS = ("ru", "de", "fr", "es", "it", "uk", "pl", "nl")
@@ -168,7 +166,7 @@ async def _client(
     target: Target,
     stats: ClientStats,
     gate: asyncio.Semaphore,
-    sockets: list[ClientConnection],
+    sockets: list[Socket],
     stop: asyncio.Event,
 ) -> None:
     # Like the page: a refused or reset handshake is retried after a pause (nginx answers 502
@@ -176,16 +174,12 @@ async def _client(
     for attempt in range(CONNECT_ATTEMPTS):
         try:
             async with gate:
-                ws = await connect(
-                    url + target.path, origin=origin, open_timeout=60, max_queue=None
-                )
+                ws = await connect(url + target.path, origin, timeout=60)
                 # connected, history, transcription_status: then it is in the session's group.
-                opening = [
-                    json.loads(await asyncio.wait_for(ws.recv(), timeout=60)) for _ in range(3)
-                ]
+                opening = [json.loads(await ws.recv(timeout=60)) for _ in range(3)]
                 language = (opening[0].get("captions") or {}).get("language", "")
             break
-        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+        except (*CONNECT_ERRORS, ConnectionError) as exc:
             stats.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
             if attempt == CONNECT_ATTEMPTS - 1:
                 stats.failed += 1
@@ -195,18 +189,19 @@ async def _client(
     stats.connected += 1
     sockets.append(ws)
     seen: Counter = Counter()
-    try:
-        async for raw in ws:
-            now = time.time()
-            bench = json.loads(raw).get("bench")
-            if bench is not None:
-                if bench.get("lang", language) != language:
-                    stats.wrong_language += 1
-                    continue
-                stats.latencies_ms.append((bench["sent"], (now - bench["sent"]) * 1000))
-                seen[(bench["seq"], bench.get("lang", ""))] += 1
-    except ConnectionClosed:
-        pass
+
+    def on_text(raw: str) -> None:
+        now = time.time()
+        bench = json.loads(raw).get("bench")
+        if bench is not None:
+            if bench.get("lang", language) != language:
+                stats.wrong_language += 1
+                return
+            stats.latencies_ms.append((bench["sent"], (now - bench["sent"]) * 1000))
+            seen[(bench["seq"], bench.get("lang", ""))] += 1
+
+    ws.on_text = on_text
+    await ws.wait_closed()
     if not stop.is_set():
         # Closed under us: its missing events count as lost.
         stats.dropped += 1
@@ -229,7 +224,7 @@ def client_process(
     async def main() -> ClientStats:
         stats = ClientStats()
         gate, stop = asyncio.Semaphore(concurrency), asyncio.Event()
-        sockets: list[ClientConnection] = []
+        sockets: list[Socket] = []
         tasks = [
             asyncio.create_task(_client(ws_url, origin, t, stats, gate, sockets, stop))
             for t in targets

@@ -41,7 +41,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
-from websockets.asyncio.client import connect
 
 from benchmarks.harness import (
     ROOT,
@@ -55,6 +54,7 @@ from benchmarks.harness import (
     start_daphne,
     tune_load_process,
 )
+from benchmarks.wsclient import Socket, connect
 
 FRAME_SECONDS = 0.04
 
@@ -120,9 +120,9 @@ async def run(
     stop_at = 0.0
     phase = random.Random(",".join(s[0] for s in sessions))
 
-    async def listen(slug: str, ws, active: asyncio.Event) -> None:
-        nonlocal duplicates
-        async for raw in ws:
+    def listen(slug: str, ws: Socket, active: asyncio.Event) -> None:
+        def on_text(raw: str) -> None:
+            nonlocal duplicates
             now = time.perf_counter()
             message = json.loads(raw)
             if message["type"] == "transcription_status" and message["status"] == "ACTIVE":
@@ -132,14 +132,16 @@ async def run(
                 key = (slug, int(seq))
                 if key in received:
                     duplicates += 1
-                    continue
+                    return
                 received.add(key)
                 if key in sent:
                     latencies.append((now - sent[key]) * 1000)
                     to_provider.append((float(detected) - sent[key]) * 1000)
                     from_provider.append((now - float(detected)) * 1000)
 
-    async def speak(slug: str, ws, marks: bool) -> None:
+        ws.on_text = on_text
+
+    async def speak(slug: str, ws: Socket, marks: bool) -> None:
         seq = 0
         # Each speaker starts at its own point of a frame: where a frame lands relative to
         # the server's 20 ms tick moves its latency by up to a tick, and speakers started in
@@ -153,32 +155,33 @@ async def run(
             if marks and i % 5 == 0:
                 seq += 1
                 sent[(slug, seq)] = time.perf_counter()
-                await ws.send(marked_frame(seq))
+                ws.send_bytes(marked_frame(seq))
             else:
-                await ws.send(quiet)
+                ws.send_bytes(quiet)
             next_at += FRAME_SECONDS
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
-    speakers, listeners, tasks, actives = [], [], [], []
+    speakers, listeners, actives = [], [], []
     voices = []  # (slug, socket, carries the markers)
     for slug, speaker_tokens, listener_token in sessions:
         path = f"/ws/sessions/{slug}/transcript/?token="
         for k, speaker_token in enumerate(speaker_tokens):
-            ws = await connect(base + path + speaker_token, origin=origin, max_size=None)
+            ws = await connect(base + path + speaker_token, origin)
+            # Speakers also receive every event: read and dropped, so the server never
+            # blocks on them.
+            ws.discard = True
             speakers.append(ws)
             voices.append((slug, ws, k == 0))
-        listener = await connect(base + path + listener_token, origin=origin, max_size=None)
+        listener = await connect(base + path + listener_token, origin)
         listeners.append(listener)
         active = asyncio.Event()
         actives.append(active)
-        tasks.append(asyncio.create_task(listen(slug, listener, active)))
+        listen(slug, listener, active)
     headers = {"Authorization": f"Token {api_token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/start")).raise_for_status()
         await asyncio.wait_for(asyncio.gather(*(a.wait() for a in actives)), timeout=120)
-        # Speakers also receive every event; drain them so the server never blocks on them.
-        drains = [asyncio.create_task(_drain(ws)) for ws in speakers]
         if barrier is not None:
             # Every generator process starts speaking together.
             await asyncio.to_thread(barrier.wait)
@@ -189,10 +192,7 @@ async def run(
         await asyncio.sleep(2.0)
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/stop")).raise_for_status()
-    for ws in speakers + listeners:
-        await ws.close()
-    for task in tasks + drains:
-        task.cancel()
+    await asyncio.gather(*(ws.close() for ws in speakers + listeners))
     return {
         "latency_ms": latencies,
         "frame_to_provider_ms": to_provider,
@@ -248,11 +248,6 @@ def generate(
     merged["window"] = [min(p["window"][0] for p in parts), max(p["window"][1] for p in parts)]
     merged["generator_pids"] = [part["pid"] for part in parts]
     return merged
-
-
-async def _drain(ws) -> None:
-    async for _ in ws:
-        pass
 
 
 def server_pids(url: str) -> list[int]:
