@@ -14,6 +14,15 @@ to ``MAX_BATCH`` (so that one flooding socket cannot hold the loop), before the 
 again: the cost of waiting is paid per wake-up, not per message. Only the server's receive
 queue is drained this way; it is an ``asyncio.Queue`` under Daphne and Channels' test
 communicators. Any other ``receive`` (another server) gets Channels' own loop.
+
+**Binary messages taken at once.** A consumer may also define ``take_binary(payload) -> bool``:
+while it waits for messages with nothing queued, it offers the function on its receive queue
+(``queue.take_binary``), and our Daphne (``rooms.serve``) calls it for a binary message instead
+of queueing it (:func:`offer_binary`); ``False`` means "not here", and the message is queued as
+before. An audio frame thus costs one call, not a queue put, a task, an ``asyncio.wait`` and
+three turns of the loop (docs/benchmarks.md, issue 20). Order holds: it is taken only while the
+consumer handles nothing, its queue is empty and its read of the queue is still waiting (not
+woken with a message it has yet to handle), so it cannot overtake one.
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ MAX_BATCH = 100
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
+TakeBinary = Callable[[bytes], bool]
+
+TAKE_BINARY = "take_binary"
+"""The receive queue's attribute that holds the consumer's ``take_binary`` while it waits."""
 
 
 def receive_queue(receive: Receive) -> asyncio.Queue[dict[str, Any]] | None:
@@ -42,16 +55,34 @@ def receive_queue(receive: Receive) -> asyncio.Queue[dict[str, Any]] | None:
     return None
 
 
+def offer_binary(queue: asyncio.Queue[dict[str, Any]], payload: bytes) -> bool:
+    """For the server: give ``payload`` to the consumer reading ``queue`` at once, if it offers
+    ``take_binary`` and holds no message of ``queue``; True when it took it."""
+    take: TakeBinary | None = getattr(queue, TAKE_BINARY, None)
+    # ``_getters``: reads of the queue still waiting (a read woken by a put leaves it at once).
+    if take is None or not queue.empty() or not queue._getters:  # type: ignore[attr-defined]
+        return False
+    return take(payload)
+
+
 async def dispatch_batched(
-    queue: asyncio.Queue[dict[str, Any]], sources: list[Receive], dispatch: Dispatch
+    queue: asyncio.Queue[dict[str, Any]],
+    sources: list[Receive],
+    dispatch: Dispatch,
+    take_binary: TakeBinary | None = None,
 ) -> None:
     """``channels.utils.await_many_dispatch`` over ``sources`` (the first reads ``queue``), except
-    that when the first yields a message, what ``queue`` already holds is dispatched with it."""
+    that when the first yields a message, what ``queue`` already holds is dispatched with it;
+    ``take_binary`` is offered on ``queue`` while it waits (module docstring)."""
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(source()) for source in sources]
     try:
         while True:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            setattr(queue, TAKE_BINARY, take_binary)
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                setattr(queue, TAKE_BINARY, None)
             for i, task in enumerate(tasks):
                 if not task.done():
                     continue
@@ -91,5 +122,6 @@ class BatchedDispatchMixin:
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         self.base_send = send
+        take_binary = getattr(self, TAKE_BINARY, None)
         with contextlib.suppress(StopConsumer):
-            await dispatch_batched(queue, sources, self.dispatch)
+            await dispatch_batched(queue, sources, self.dispatch, take_binary)

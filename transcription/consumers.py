@@ -204,7 +204,7 @@ class TranscriptConsumer(
             group, self.group = self.group, ""
             await self.fanout.leave(group, self)
             if self.sent_audio and self.control_channel:
-                await self._to_run({"type": "audio.leave", "source": self.user.identity})
+                self._send_to_run({"type": "audio.leave", "source": self.user.identity})
             self.control_channel = ""
 
     async def _reject(self, code: int) -> None:
@@ -225,21 +225,39 @@ class TranscriptConsumer(
             await self._on_text(text_data)
 
     async def _on_audio(self, frame: bytes) -> None:
+        fault = self._frame_fault(frame)
+        if fault is not None:
+            await self._reject(fault)
+            return
+        self._audio_to_run(frame)
+
+    def take_binary(self, frame: bytes) -> bool:
+        """An audio frame handled at once, from Daphne's own read (``rooms.ws_dispatch``); False
+        leaves it to ``receive`` (no group yet, or a frame to refuse: closing awaits)."""
+        if not self.group or self._frame_fault(frame) is not None:
+            return False
+        self._audio_to_run(frame)
+        return True
+
+    def _frame_fault(self, frame: bytes) -> int | None:
+        """The close code a frame earns, else None, and the frame counted against the flood
+        limit."""
         size = len(frame)
         if size < MIN_FRAME_BYTES or size > MAX_FRAME_BYTES or size % 2:
-            await self._reject(CLOSE_BAD_FRAME)
-            return
+            return CLOSE_BAD_FRAME
         now = time.monotonic()
         refill = (now - self.frame_clock) * MAX_FRAMES_PER_SECOND
         self.frame_tokens = min(float(FRAME_BURST), self.frame_tokens + refill)
         self.frame_clock = now
         if self.frame_tokens < 1.0:
-            await self._reject(CLOSE_FLOOD)
-            return
+            return CLOSE_FLOOD
         self.frame_tokens -= 1.0
+        return None
+
+    def _audio_to_run(self, frame: bytes) -> None:
         if self.control_channel and self.run_mode == TranscriptionRun.Mode.BROWSER:
             self.sent_audio = True
-            await self._to_run(
+            self._send_to_run(
                 {
                     "type": "audio.frame",
                     "source": self.user.identity,
@@ -273,7 +291,7 @@ class TranscriptConsumer(
                 await self._reject(CLOSE_MALFORMED)
                 return
             if self.control_channel:
-                await self._to_run(
+                self._send_to_run(
                     {"type": "speakers.active", "speakers": speakers, "at": time.time()}
                 )
         elif kind == "caption_language":
@@ -296,7 +314,7 @@ class TranscriptConsumer(
         stored = await database_sync_to_async(self._caption_language_set)(language)
         if self.control_channel:
             # The run reads the languages of the people present again.
-            await self._to_run({"type": "captions.changed"})
+            self._send_to_run({"type": "captions.changed"})
         await self.send_json(
             {"type": "caption_language", "language": language, "translations": stored}
         )
@@ -327,7 +345,7 @@ class TranscriptConsumer(
             return False
         return True
 
-    async def _to_run(self, message: dict[str, Any]) -> None:
+    def _send_to_run(self, message: dict[str, Any]) -> None:
         # A run on this socket's own loop (embedded mode) takes it directly; one elsewhere gets
         # it batched with the other sockets' messages (``transcription.live.local``).
         if not local.deliver(self.control_channel, message):

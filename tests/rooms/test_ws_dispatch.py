@@ -108,3 +108,101 @@ async def test_another_servers_receive_gets_channels_own_loop() -> None:
     await asyncio.wait_for(app, 5)
     assert sent[0]["type"] == "websocket.accept"
     assert Recorder.last.seen == ["x"]
+
+
+class Taker(Recorder):
+    """Takes binary messages at once while it waits (``take_binary``), unless told not to."""
+
+    refuse = False
+
+    async def connect(self) -> None:
+        self.taken: list[bytes] = []
+        await super().connect()
+
+    def take_binary(self, payload: bytes) -> bool:
+        if self.refuse:
+            return False
+        self.taken.append(payload)
+        return True
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.seen.append(text_data if text_data is not None else f"bytes:{bytes_data!r}")
+        if text_data == "slow":
+            await asyncio.sleep(0.05)
+
+
+async def _taker() -> tuple[WebsocketCommunicator, Taker]:
+    communicator = WebsocketCommunicator(Taker.as_asgi(), "/ws/test/")
+    connected, _ = await communicator.connect()
+    assert connected
+    await _turns(3)
+    return communicator, Recorder.last  # type: ignore[return-value]
+
+
+async def test_a_waiting_consumer_takes_a_binary_message_at_once() -> None:
+    communicator, consumer = await _taker()
+    try:
+        queue = communicator.input_queue
+        assert ws_dispatch.offer_binary(queue, b"frame")
+        # Taken in the call: nothing queued, nothing for its message loop to do.
+        assert consumer.taken == [b"frame"]
+        assert queue.empty()
+        await _turns(3)
+        assert consumer.seen == []
+    finally:
+        await communicator.disconnect()
+
+
+async def test_nothing_overtakes_a_message_the_consumer_has_not_handled() -> None:
+    communicator, consumer = await _taker()
+    try:
+        queue = communicator.input_queue
+        queue.put_nowait({"type": "websocket.receive", "text": "first"})
+        # Queued, not yet read: the binary message must queue behind it.
+        assert not ws_dispatch.offer_binary(queue, b"queued")
+        queue.put_nowait({"type": "websocket.receive", "bytes": b"queued"})
+        await _turns(6)
+        assert consumer.seen == ["first", "bytes:b'queued'"]
+        # Read by the consumer's waiting task (one turn) but not handled yet (a turn later).
+        queue.put_nowait({"type": "websocket.receive", "text": "second"})
+        await asyncio.sleep(0)
+        assert queue.empty() and consumer.seen[-1] != "second"
+        assert not ws_dispatch.offer_binary(queue, b"held")
+        queue.put_nowait({"type": "websocket.receive", "bytes": b"held"})  # as the server does
+        await _turns(6)
+        assert consumer.seen[-2:] == ["second", "bytes:b'held'"]
+        # Handling a slow message: the consumer waits for nothing, so it takes nothing.
+        queue.put_nowait({"type": "websocket.receive", "text": "slow"})
+        for _ in range(20):
+            await asyncio.sleep(0)
+            if consumer.seen[-1:] == ["slow"]:
+                break
+        assert consumer.seen[-1:] == ["slow"]
+        assert not ws_dispatch.offer_binary(queue, b"while-busy")
+        queue.put_nowait({"type": "websocket.receive", "bytes": b"while-busy"})
+        await asyncio.sleep(0.1)
+        assert consumer.seen[-1] == "bytes:b'while-busy'" and consumer.taken == []
+        # Once it waits again with nothing in hand, it takes the next one at once.
+        assert ws_dispatch.offer_binary(queue, b"later")
+        assert consumer.taken == [b"later"]
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_refused_binary_message_is_left_to_the_queue() -> None:
+    communicator, consumer = await _taker()
+    try:
+        consumer.refuse = True
+        assert not ws_dispatch.offer_binary(communicator.input_queue, b"x")
+        assert consumer.taken == []
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_consumer_without_take_binary_offers_nothing() -> None:
+    communicator, _ = await _connected()
+    try:
+        await _turns(3)
+        assert not ws_dispatch.offer_binary(communicator.input_queue, b"x")
+    finally:
+        await communicator.disconnect()
