@@ -95,6 +95,8 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
       seconds. ``send_many`` sends a whole batch in one round trip, and everything it has for
       one host as one message: a Daphne sends one PUBLISH per ingest worker per turn of its
       loop, and the worker reads one message for all of it (docs/benchmarks.md, issue 20).
+      ``group_send`` goes through the same pipelines (``_Publisher``): an ingest worker's
+      runs broadcast their events together, not one round trip each.
 
     It uses the layer's own shards and serialisation (``channels_redis`` is pinned;
     ``tests/rooms/test_layers.py`` and the distributed tests run it against a real Redis).
@@ -103,7 +105,7 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
     (docs/deploy.md: restart the Daphnes first).
     """
 
-    def _get_layer(self) -> RedisPubSubLoopLayer:
+    def _get_layer(self) -> _HostLoopLayer:
         loop = asyncio.get_running_loop()
         layer = self._layers.get(loop)
         if layer is None:
@@ -132,17 +134,69 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             else:
                 batches[host] = [[channel, data]]
                 publish.append((host, batches[host]))
-        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
-        for target, item in publish:
-            data = self.serialize({_BATCH: item}) if isinstance(item, list) else item
-            by_shard.setdefault(layer._get_shard(target), []).append((target, data))
-        for shard, items in by_shard.items():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for target, data in items:
-                    pipe.publish(target, data)
-                await pipe.execute()
+        await layer.publisher.publish(
+            [
+                (target, self.serialize({_BATCH: item}) if isinstance(item, list) else item)
+                for target, item in publish
+            ]
+        )
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """The stock ``group_send`` (one PUBLISH to the group's Redis channel), through the
+        loop's pipelined publisher: the group messages of every run of an ingest worker no
+        longer queue one round trip each behind the shard's lock."""
+        layer = self._get_layer()
+        await layer.publisher.publish(
+            [(layer._get_group_channel_name(group), self.serialize(message))]
+        )
+
+
+class _Publisher:
+    """PUBLISHes of one event loop, pipelined: what is asked while a pipeline is out goes in the
+    next one, in order, one round trip per shard for all of it. The stock layer holds the
+    shard's lock for one PUBLISH and its reply, so a process sent at most one message per round
+    trip: an ingest worker broadcasting the finals of 50 runs (250/s) fell behind for good once
+    a round trip took 4 ms, and its events waited seconds (docs/benchmarks.md, issue 20). Each
+    caller still waits until Redis has its message, and gets the error if it failed."""
+
+    def __init__(self, layer: RedisPubSubLoopLayer) -> None:
+        self.layer = layer
+        self.queued: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self.sender: asyncio.Task[None] | None = None
+
+    def publish(self, items: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        """Queue ``(Redis channel, data)`` items; the future is done when they are sent."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not items:
+            done.set_result(None)
+            return done
+        self.queued.extend((channel, data, done) for channel, data in items)
+        if self.sender is None or self.sender.done():
+            self.sender = loop.create_task(self._send())
+        return done
+
+    async def _send(self) -> None:
+        while self.queued:
+            batch, self.queued = self.queued, []
+            by_shard: dict[Any, list[tuple[str, bytes, asyncio.Future[None]]]] = {}
+            for item in batch:
+                by_shard.setdefault(self.layer._get_shard(item[0]), []).append(item)
+            for shard, items in by_shard.items():
+                try:
+                    async with shard._lock:
+                        shard._ensure_redis()
+                        pipe = shard._redis.pipeline(transaction=False)
+                        for channel, data, _ in items:
+                            pipe.publish(channel, data)
+                        await pipe.execute()
+                except Exception as exc:
+                    for *_, done in items:
+                        if not done.done():
+                            done.set_exception(exc)
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
 
 def _host_of(channel: str) -> str | None:
@@ -157,6 +211,7 @@ class _HostLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.host = f"{self.prefix}host.{uuid.uuid4().hex}!"
+        self.publisher = _Publisher(self)
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         if self.host not in self.channels:

@@ -169,3 +169,69 @@ async def test_a_host_whose_subscription_failed_is_subscribed_by_the_next_channe
     finally:
         await worker.flush()
         await daphne.flush()
+
+
+async def test_group_sends_of_a_loop_share_round_trips_and_keep_each_group_s_order() -> None:
+    sender = PubSubChannelLayer(hosts=[REDIS_URL])
+    receiver = PubSubChannelLayer(hosts=[REDIS_URL])
+    try:
+        inboxes = {}
+        for group in ("session.a", "session.b"):
+            inboxes[group] = await receiver.new_channel("sock.")
+            await receiver.group_add(group, inboxes[group])
+        firsts = {g: await _subscribed(receiver, c) for g, c in inboxes.items()}
+        # Count the pipelines that go out (redis-py's, spied on: the layer is not replaced).
+        await sender.group_send("session.a", {"type": "warm", "n": -1})
+        shard = sender._get_layer()._get_shard(sender._get_layer()._get_group_channel_name("x"))
+        pipelines = 0
+        make_pipeline = shard._redis.pipeline
+
+        def counting_pipeline(*args, **kwargs):
+            nonlocal pipelines
+            pipelines += 1
+            return make_pipeline(*args, **kwargs)
+
+        shard._redis.pipeline = counting_pipeline
+        publish_one = shard._redis.publish
+
+        def counting_publish(*args, **kwargs):  # the stock layer's: one round trip each
+            nonlocal pipelines
+            pipelines += 1
+            return publish_one(*args, **kwargs)
+
+        shard._redis.publish = counting_publish
+        # 100 runs' events at once, each awaiting its own group_send, as an ingest worker's do.
+        await asyncio.gather(
+            *(
+                sender.group_send("session.a" if i % 2 else "session.b", {"type": "t", "n": i})
+                for i in range(100)
+            )
+        )
+        assert pipelines <= 3, f"{pipelines} round trips for 100 group messages"
+        got = {g: [] for g in inboxes}
+        for group, channel in inboxes.items():
+            first = await asyncio.wait_for(firsts[group], 5)
+            messages = [first] + [
+                await asyncio.wait_for(receiver.receive(channel), 5)
+                for _ in range(50 if group == "session.a" else 49)  # a also has "warm"
+            ]
+            got[group] = [m["n"] for m in messages if m["type"] == "t"]
+        assert got["session.a"] == [i for i in range(100) if i % 2]
+        assert got["session.b"] == [i for i in range(100) if not i % 2]
+    finally:
+        await sender.flush()
+        await receiver.flush()
+
+
+async def test_a_group_send_that_cannot_reach_redis_raises_for_every_caller() -> None:
+    from tests.live import free_port
+
+    layer = PubSubChannelLayer(hosts=[f"redis://127.0.0.1:{free_port()}/0"])
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(layer.group_send("session.x", {"type": "t", "n": i}) for i in range(5)),
+            return_exceptions=True,
+        ),
+        10,
+    )
+    assert len(results) == 5 and all(isinstance(r, Exception) for r in results), results
