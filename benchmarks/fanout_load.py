@@ -409,11 +409,19 @@ def daphne_pids(ports: list[int]) -> dict[int, int]:
 
 
 def established(port: int) -> int:
-    """Established TCP connections whose local end is 127.0.0.1:``port`` (/proc/net/tcp)."""
+    """Connections open to the Daphne of ``port``: TCP ones to 127.0.0.1:``port``
+    (/proc/net/tcp), and those on its Unix socket ``web-<port>.sock``, which is how the balancer
+    of ``make up`` reaches it (/proc/net/unix: accepted sockets carry the listener's path)."""
     count = 0
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         local, state = line.split()[1], line.split()[3]
         if state == "01" and int(local.split(":")[1], 16) == port:
+            count += 1
+    suffix = f"/web-{port}.sock"
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        # Num RefCount Protocol Flags Type St Inode Path; St 03: connected.
+        if len(fields) == 8 and fields[5] == "03" and fields[7].endswith(suffix):
             count += 1
     return count
 

@@ -2,7 +2,9 @@
 # `make up`: the distributed topology of SPEC §6 on this machine, every process on loopback.
 #
 #   PostgreSQL + Redis (scripts/services.sh, data kept in $UP_DIR/services)
-#   nginx balancer  UP_HOST:UP_PORT  ->  Daphne web1, web2 (UP_WEB_PORTS), WebSockets included
+#   nginx balancer  UP_HOST:UP_PORT  ->  Daphne web1, web2 (UP_WEB_PORTS), WebSockets included;
+#                   nginx reaches each Daphne on a Unix socket ($UP_DIR/web-PORT.sock), and the
+#                   Daphne also listens on its port for direct checks
 #   Celery worker for `default`, Celery workers for `ingest` (one per core), Celery beat
 #
 # The processes run under honcho from a Procfile generated in $UP_DIR; Ctrl-C (SIGINT) or
@@ -106,8 +108,19 @@ esac
 
 # The balancer: the shared template (deploy/nginx.conf) inside a main configuration that keeps
 # everything nginx writes under $nginx_dir.
+# nginx reaches the Daphnes on Unix sockets: on one machine a message costs a Daphne about half
+# the CPU of a loopback TCP send, and the fan-out writes one per socket per event
+# (docs/benchmarks.md, issue 20). Each Daphne also listens on its port (checks, tests).
 upstreams=""
-for p in "${web_ports[@]}"; do upstreams+="server 127.0.0.1:$p; "; done
+for p in "${web_ports[@]}"; do
+  sock=$up_dir/web-$p.sock
+  if [ "${#sock}" -gt 100 ]; then
+    echo "$sock: too long for a Unix socket (100 characters at most): choose a shorter UP_DIR" >&2
+    exit 1
+  fi
+  rm -f "$sock"
+  upstreams+="server unix:$sock; "
+done
 ROOMS_LISTEN="$host:$port" ROOMS_UPSTREAMS="$upstreams" ROOMS_MEDIA_ROOT="$root/media" \
   ROOMS_ACCESS_LOG="$nginx_dir/access.log" ROOMS_FORWARDED_PROTO='$scheme' \
   "$venv/python" - deploy/nginx.conf "$nginx_dir/rooms.conf" <<'PY'
@@ -143,7 +156,7 @@ procfile=$up_dir/Procfile
 i=0
 for p in "${web_ports[@]}"; do
   i=$((i + 1))
-  echo "web$i: exec $venv/python -m rooms.serve -b 127.0.0.1 -p $p --proxy-headers --access-log /dev/null rooms.asgi:application" >>"$procfile"
+  echo "web$i: exec $venv/python -m rooms.serve -b 127.0.0.1 -p $p -u $up_dir/web-$p.sock --proxy-headers --access-log /dev/null rooms.asgi:application" >>"$procfile"
 done
 # Celery workers are long-lived threads, not ASGI request threads: each keeps its database
 # connection (Django's CONN_MAX_AGE) instead of opening one per query batch, which cost a

@@ -37,8 +37,9 @@ START_TIMEOUT = 300.0
 STOP_TIMEOUT = 90.0
 DEMO_EMAIL = "demo@rooms.local"
 DEMO_PASSWORD = "rooms-demo-password"  # demo_setup's documented account
+# nginx names a Daphne by its Unix socket, web-<port>.sock (scripts/up.sh).
 UPSTREAM = re.compile(
-    r'"(?P<request>[^"]*)" (?P<status>\d{3}) .*upstream=127\.0\.0\.1:(?P<port>\d+)'
+    r'"(?P<request>[^"]*)" (?P<status>\d{3}) .*upstream=unix:\S*/web-(?P<port>\d+)\.sock'
 )
 
 
