@@ -56,6 +56,7 @@ class _Group:
         # listener -> messages held back while it connects (None once it is live)
         self.members: dict[Listener, list[dict[str, Any]] | None] = {}
         self.pump: asyncio.Task[None] | None = None
+        self.closed = False
 
 
 class Fanout:
@@ -97,12 +98,17 @@ class Fanout:
             if entry.members:
                 return
             del self.groups[group]
-            if entry.pump is not None:
+            entry.closed = True
+            # The last listener may be leaving from its own handler, inside the pump (a socket
+            # told its access ended): cancelling the pump then would cancel that handler at
+            # its next await, before it told its client anything. The pump ends by itself
+            # once this delivery is done.
+            if entry.pump is not None and entry.pump is not asyncio.current_task():
                 entry.pump.cancel()
             await self.layer.group_discard(group, entry.channel)
 
     async def _pump(self, entry: _Group) -> None:
-        while True:
+        while not entry.closed:
             try:
                 message = await self.layer.receive(entry.channel)
             except asyncio.CancelledError:

@@ -206,3 +206,27 @@ async def test_each_event_loop_has_its_own_fanout() -> None:
 
     there = await asyncio.to_thread(other_loop)
     assert there is not here
+
+
+@pytest.mark.asyncio
+async def test_the_last_socket_leaving_from_its_own_handler_finishes_its_handler() -> None:
+    """A socket told that access ended leaves the group from inside the pump's delivery, then
+    still has to tell its client and close: leaving must not cancel it half-way."""
+    channels = layer()
+    fanout = Fanout(channels)
+    finished: list[str] = []
+
+    class Leaver(Socket):
+        async def group_message(self, message: dict[str, Any]) -> None:
+            await fanout.leave(GROUP, self)
+            await asyncio.sleep(0.01)  # e.g. sending the reason, then closing
+            finished.append(message["type"])
+
+    leaver = Leaver()
+    await fanout.join(GROUP, leaver)
+    await fanout.live(GROUP, leaver)
+    pump = fanout.groups[GROUP].pump
+    await channels.group_send(GROUP, {"type": "access.revoked", "n": 0})
+    await until(lambda: finished == ["access.revoked"])
+    await until(lambda: pump is not None and pump.done())
+    assert GROUP not in fanout.groups and not channels.groups.get(GROUP)
