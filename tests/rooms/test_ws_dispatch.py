@@ -4,6 +4,7 @@ in order, a bounded number at a time; any other server's ``receive`` gets Channe
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -40,10 +41,12 @@ async def _turns(n: int) -> None:
         await asyncio.sleep(0)
 
 
-async def _connected() -> tuple[WebsocketCommunicator, Recorder]:
-    communicator = WebsocketCommunicator(Recorder.as_asgi(), "/ws/test/")
+async def _connected(consumer: type[Recorder] = Recorder) -> tuple[WebsocketCommunicator, Any]:
+    """A connected ``consumer``, waiting for its next message."""
+    communicator = WebsocketCommunicator(consumer.as_asgi(), "/ws/test/")
     connected, _ = await communicator.connect()
     assert connected
+    await _turns(3)
     return communicator, Recorder.last
 
 
@@ -131,16 +134,8 @@ class Taker(Recorder):
             await asyncio.sleep(0.05)
 
 
-async def _taker() -> tuple[WebsocketCommunicator, Taker]:
-    communicator = WebsocketCommunicator(Taker.as_asgi(), "/ws/test/")
-    connected, _ = await communicator.connect()
-    assert connected
-    await _turns(3)
-    return communicator, Recorder.last  # type: ignore[return-value]
-
-
 async def test_a_waiting_consumer_takes_a_binary_message_at_once() -> None:
-    communicator, consumer = await _taker()
+    communicator, consumer = await _connected(Taker)
     try:
         queue = communicator.input_queue
         assert ws_dispatch.offer_binary(queue, b"frame")
@@ -154,7 +149,7 @@ async def test_a_waiting_consumer_takes_a_binary_message_at_once() -> None:
 
 
 async def test_nothing_overtakes_a_message_the_consumer_has_not_handled() -> None:
-    communicator, consumer = await _taker()
+    communicator, consumer = await _connected(Taker)
     try:
         queue = communicator.input_queue
         queue.put_nowait({"type": "websocket.receive", "text": "first"})
@@ -190,7 +185,7 @@ async def test_nothing_overtakes_a_message_the_consumer_has_not_handled() -> Non
 
 
 async def test_a_refused_binary_message_is_left_to_the_queue() -> None:
-    communicator, consumer = await _taker()
+    communicator, consumer = await _connected(Taker)
     try:
         consumer.refuse = True
         assert not ws_dispatch.offer_binary(communicator.input_queue, b"x")
@@ -202,7 +197,6 @@ async def test_a_refused_binary_message_is_left_to_the_queue() -> None:
 async def test_a_consumer_without_take_binary_offers_nothing() -> None:
     communicator, _ = await _connected()
     try:
-        await _turns(3)
         assert not ws_dispatch.offer_binary(communicator.input_queue, b"x")
     finally:
         await communicator.disconnect()
