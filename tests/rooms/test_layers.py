@@ -62,6 +62,52 @@ async def test_forward_sends_what_a_loop_queued_in_order_and_returns_at_once(kin
         await layer.flush()
 
 
+class _CountingLayer(PubSubChannelLayer):
+    """The real layer, keeping the size of every ``send_many`` batch."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.batches: list[int] = []
+
+    async def send_many(self, messages: list) -> None:
+        self.batches.append(len(messages))
+        await super().send_many(messages)
+
+
+async def test_forward_waits_its_interval_so_messages_from_turns_apart_share_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A long interval, so that a slow box cannot make the turns below span it.
+    monkeypatch.setattr(local, "SEND_EVERY_SECONDS", 0.5)
+    layer = _CountingLayer(hosts=[REDIS_URL])
+    try:
+        channel = await layer.new_channel("run.")
+        first = await _subscribed(layer, channel)
+        started = asyncio.get_running_loop().time()
+        local.forward(layer, channel, {"type": "audio.frame", "n": 0})
+        # Frames arrive one socket read at a time: turns of the loop apart. Sending as soon as
+        # the outbox's task ran would have sent the first one alone.
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        for n in (1, 2):
+            local.forward(layer, channel, {"type": "audio.frame", "n": n})
+        got = [(await asyncio.wait_for(first, 5))["n"]]
+        waited = asyncio.get_running_loop().time() - started
+        got += [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(2)]
+        assert got == [0, 1, 2]
+        assert layer.batches == [3]
+        assert waited >= 0.5
+        # What comes after a batch left waits for the next one, in order.
+        for n in (3, 4):
+            local.forward(layer, channel, {"type": "audio.frame", "n": n})
+        got = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(2)]
+        assert got == [3, 4]
+        assert layer.batches == [3, 2]
+    finally:
+        await layer.flush()
+
+
 async def test_a_run_on_this_loop_takes_its_messages_directly() -> None:
     seen: list[dict] = []
     local.register("run.here", seen.append)

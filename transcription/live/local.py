@@ -13,9 +13,11 @@ The registry is the channel layers' (``rooms.layers``): in an ingest worker the 
 layer hands a run its messages the same way, straight from the batch it read.
 
 To a run elsewhere (a Celery ingest worker), ``forward`` queues the message and one task per
-loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order. The
-pub/sub layer otherwise sends one message per round trip per process, which capped a Daphne
-at a few thousand frames a second (docs/benchmarks.md).
+loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order, at
+most once every ``SEND_EVERY_SECONDS``. The pub/sub layer otherwise sends one message per round
+trip per process, which capped a Daphne at a few thousand frames a second; and sending as soon
+as anything was queued still cost a pipeline through redis-py for every frame or two, since
+frames arrive one socket at a time (docs/benchmarks.md, issue 20).
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ MAX_QUEUED = 10_000
 layer that is away must not grow the process without bound (audio is live: late is lost)."""
 
 
+SEND_EVERY_SECONDS = 0.010
+"""How long the first message queued waits for others to go with it. Audio frames are 40 ms of
+sound each and the run's mixer holds 40 ms of jitter, so 10 ms more is small; in exchange a
+Daphne sends at most 100 batches a second to runs elsewhere, whatever the number of sockets.
+Control messages (start, stop, speaker reports) are rare and wait the same."""
+
+
 class _Outbox:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
@@ -57,6 +66,7 @@ class _Outbox:
     async def _send(self) -> None:
         send_many = getattr(self.layer, "send_many", None)
         while self.queued:
+            await asyncio.sleep(SEND_EVERY_SECONDS)
             batch, self.queued = self.queued, []
             try:
                 if send_many is not None:
@@ -85,7 +95,8 @@ _outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
 
 def forward(layer: Any, channel: str, message: dict[str, Any]) -> None:
     """Send ``message`` to the run on ``channel`` through ``layer``: queued, and sent with what
-    else this loop queues meanwhile, in order, in one round trip. Returns at once."""
+    else this loop queues in the next ``SEND_EVERY_SECONDS``, in order, in one round trip.
+    Returns at once."""
     loop = asyncio.get_running_loop()
     outbox = _outboxes.get(loop)
     if outbox is None or outbox.layer is not layer:
