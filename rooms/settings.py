@@ -410,7 +410,8 @@ TRANSCRIPTION_USAGE_CHECKPOINT_SECONDS = env_float(
 )
 TRANSCRIPTION_HEARTBEAT_SECONDS = env_float("TRANSCRIPTION_HEARTBEAT_SECONDS", 3.0, minimum=0.05)
 TRANSCRIPTION_DRAIN_SECONDS = env_float("TRANSCRIPTION_DRAIN_SECONDS", 15.0, minimum=0.1)
-# Mixer: fixed ticks and a small per-participant jitter buffer (browser mode).
+# Mixer: fixed ticks and a small per-participant jitter buffer (browser mode). A Daphne batches
+# frames for runs in ingest workers for a tenth of the jitter buffer (transcription/live/local.py).
 TRANSCRIPTION_TICK_SECONDS = env_float("TRANSCRIPTION_TICK_SECONDS", 0.02, minimum=0.005)
 TRANSCRIPTION_JITTER_SECONDS = env_float("TRANSCRIPTION_JITTER_SECONDS", 0.1, minimum=0.0)
 # Loop iterations a late mixer tick lets pass first, so frames already read land (ticker.py).

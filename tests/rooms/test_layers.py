@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from rooms.layers import EmbeddedChannelLayer, PubSubChannelLayer
 from transcription.live import local
@@ -74,11 +75,11 @@ class _CountingLayer(PubSubChannelLayer):
         await super().send_many(messages)
 
 
-async def test_forward_waits_its_interval_so_messages_from_turns_apart_share_one_round_trip(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A long interval, so that a slow box cannot make the turns below span it.
-    monkeypatch.setattr(local, "SEND_EVERY_SECONDS", 0.5)
+@override_settings(TRANSCRIPTION_JITTER_SECONDS=5.0)
+async def test_forward_sends_what_comes_within_its_wait_in_one_round_trip() -> None:
+    # A long interval (a tenth of this jitter allowance), so that a slow box cannot make the
+    # turns below span it.
+    assert local.send_every_seconds() == pytest.approx(0.5)
     layer = _CountingLayer(hosts=[REDIS_URL])
     try:
         channel = await layer.new_channel("run.")

@@ -14,7 +14,7 @@ layer hands a run its messages the same way, straight from the batch it read.
 
 To a run elsewhere (a Celery ingest worker), ``forward`` queues the message and one task per
 loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order, at
-most once every ``SEND_EVERY_SECONDS``. The pub/sub layer otherwise sends one message per round
+most once every ``send_every_seconds()``. The pub/sub layer otherwise sends one message per round
 trip per process, which capped a Daphne at a few thousand frames a second; and sending as soon
 as anything was queued still cost a pipeline through redis-py for every frame or two, since
 frames arrive one socket at a time (docs/benchmarks.md, issue 20).
@@ -28,6 +28,7 @@ import weakref
 from typing import Any
 
 from channels.exceptions import ChannelFull
+from django.conf import settings
 
 from rooms import metrics
 from rooms.layers import deliver, register, unregister
@@ -42,11 +43,19 @@ MAX_QUEUED = 10_000
 layer that is away must not grow the process without bound (audio is live: late is lost)."""
 
 
-SEND_EVERY_SECONDS = 0.010
-"""How long the first message queued waits for others to go with it. Audio frames are 40 ms of
-sound each and the run's mixer holds 40 ms of jitter, so 10 ms more is small; in exchange a
-Daphne sends at most 100 batches a second to runs elsewhere, whatever the number of sockets.
-Control messages (start, stop, speaker reports) are rare and wait the same."""
+WAIT_SHARE_OF_JITTER = 0.1
+"""How long the first message queued waits for others to go with it, as a share of the mixer's
+jitter allowance (``TRANSCRIPTION_JITTER_SECONDS``): 10 ms at the default 100 ms, none at 0.
+Waiting adds up to that much to a frame's arrival, which the run's jitter buffer must absorb;
+in exchange a Daphne sends at most one batch per interval to runs elsewhere, whatever the
+number of sockets. At 50 two-speaker sessions and 40 ms of jitter allowance (so 4 ms here),
+the server's processes used 1.15-1.30 cores while speaking instead of 1.44-1.66
+(docs/benchmarks.md, issue 20). Control messages (a speaker leaving, speaker reports) are rare
+and wait the same."""
+
+
+def send_every_seconds() -> float:
+    return settings.TRANSCRIPTION_JITTER_SECONDS * WAIT_SHARE_OF_JITTER
 
 
 class _Outbox:
@@ -66,7 +75,9 @@ class _Outbox:
     async def _send(self) -> None:
         send_many = getattr(self.layer, "send_many", None)
         while self.queued:
-            await asyncio.sleep(SEND_EVERY_SECONDS)
+            wait = send_every_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch, self.queued = self.queued, []
             try:
                 if send_many is not None:
@@ -95,7 +106,7 @@ _outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
 
 def forward(layer: Any, channel: str, message: dict[str, Any]) -> None:
     """Send ``message`` to the run on ``channel`` through ``layer``: queued, and sent with what
-    else this loop queues in the next ``SEND_EVERY_SECONDS``, in order, in one round trip.
+    else this loop queues in the next ``send_every_seconds()``, in order, in one round trip.
     Returns at once."""
     loop = asyncio.get_running_loop()
     outbox = _outboxes.get(loop)
