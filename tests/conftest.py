@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIClient
@@ -15,6 +17,18 @@ from tests.factories import SpaceMemberFactory, UserFactory, VideoSessionFactory
 
 # Tests run tasks inline unless a test starts real Celery workers itself.
 celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_db_connections(django_db_setup):
+    """Close the connection asgiref's shared thread keeps before the test database is dropped.
+
+    A thread-sensitive ``sync_to_async`` (``database_sync_to_async``) called from an async test
+    outside any ``async_to_sync`` runs in ``SyncToAsync.single_thread_executor``, whose one
+    thread keeps its own Django connection open for the rest of the run; PostgreSQL then warns
+    that the test database "is being accessed by other users" when it is dropped."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(autouse=True)
