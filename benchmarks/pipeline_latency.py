@@ -23,7 +23,9 @@ Issue 20 additions:
   Daphnes, runs in Celery ingest workers) instead of a Daphne of its own; start ``make up`` with
   the environment this prints (``--print-env``). CPU is then that of every server process.
 
-Each run reports the server's CPU seconds per audio second transcribed (sessions x seconds).
+Each run reports the server's CPU seconds per audio second transcribed (sessions x seconds),
+and ``lost_first``: how many of the lost markers were a speaker's first (the start of a run).
+Every speaker starts once its own socket has said the run is active, as the page does.
 """
 
 from __future__ import annotations
@@ -141,6 +143,17 @@ async def run(
 
         ws.on_text = on_text
 
+    def until_active(ws: Socket) -> asyncio.Event:
+        active = asyncio.Event()
+
+        def on_text(raw: str) -> None:
+            message = json.loads(raw)
+            if message["type"] == "transcription_status" and message["status"] == "ACTIVE":
+                active.set()
+
+        ws.on_text = on_text
+        return active
+
     async def speak(slug: str, ws: Socket, marks: bool) -> None:
         seq = 0
         # Each speaker starts at its own point of a frame: where a frame lands relative to
@@ -167,9 +180,10 @@ async def run(
         path = f"/ws/sessions/{slug}/transcript/?token="
         for k, speaker_token in enumerate(speaker_tokens):
             ws = await connect(base + path + speaker_token, origin)
-            # Speakers also receive every event: read and dropped, so the server never
-            # blocks on them.
-            ws.discard = True
+            # A speaker starts once its own socket says the run is active, as the page does:
+            # a frame its consumer receives before it knows the run is not mixed, and the
+            # listener's status says nothing about a socket on the other Daphne.
+            actives.append(until_active(ws))
             speakers.append(ws)
             voices.append((slug, ws, k == 0))
         listener = await connect(base + path + listener_token, origin)
@@ -182,6 +196,11 @@ async def run(
         for slug, _, _ in sessions:
             (await http.post(f"/api/sessions/{slug}/transcription/start")).raise_for_status()
         await asyncio.wait_for(asyncio.gather(*(a.wait() for a in actives)), timeout=120)
+        for ws in speakers:
+            # Speakers also receive every event: dropped unread from now on, so the server
+            # never blocks on them.
+            ws.on_text = None
+            ws.discard = True
         if barrier is not None:
             # Every generator process starts speaking together.
             await asyncio.to_thread(barrier.wait)
@@ -200,6 +219,8 @@ async def run(
         "sender_lateness_ms": lateness,
         "sent": len(sent),
         "lost": len(set(sent) - received),
+        # A speaker's first marker, lost: what the start of a run costs, not its steady state.
+        "lost_first": sum(1 for _, seq in set(sent) - received if seq == 1),
         "duplicates": duplicates,
         "window": [spoke_from, spoke_until],
         "pid": os.getpid(),
@@ -243,7 +264,7 @@ def generate(
     series = ("latency_ms", "frame_to_provider_ms", "provider_to_client_ms", "sender_lateness_ms")
     for key in series:
         merged[key] = percentiles([v for part in parts for v in part[key]])
-    for key in ("sent", "lost", "duplicates"):
+    for key in ("sent", "lost", "lost_first", "duplicates"):
         merged[key] = sum(part[key] for part in parts)
     merged["window"] = [min(p["window"][0] for p in parts), max(p["window"][1] for p in parts)]
     merged["generator_pids"] = [part["pid"] for part in parts]
@@ -517,6 +538,7 @@ def summarise(result: dict) -> dict:
         "p99_ms": round(result["latency_ms"]["p99"], 1),
         "lost": result["lost"],
         "lost_percent": result["lost_percent"],
+        "lost_first": result["lost_first"],
         "duplicates": result["duplicates"],
         "sender_lateness_p99_ms": round(result["sender_lateness_ms"]["p99"], 1),
         "server_cpu_fraction": result["server_cpu_fraction"],
