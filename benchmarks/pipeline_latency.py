@@ -122,12 +122,15 @@ async def run(
     stop_at = 0.0
     phase = random.Random(",".join(s[0] for s in sessions))
 
+    def says_active(message: dict) -> bool:
+        return message["type"] == "transcription_status" and message["status"] == "ACTIVE"
+
     def listen(slug: str, ws: Socket, active: asyncio.Event) -> None:
         def on_text(raw: str) -> None:
             nonlocal duplicates
             now = time.perf_counter()
             message = json.loads(raw)
-            if message["type"] == "transcription_status" and message["status"] == "ACTIVE":
+            if says_active(message):
                 active.set()
             elif message["type"] == "transcript" and message["is_final"]:
                 seq, detected = message["text"].split()
@@ -148,7 +151,7 @@ async def run(
 
         def on_text(raw: str) -> None:
             message = json.loads(raw)
-            if message["type"] == "transcription_status" and message["status"] == "ACTIVE":
+            if says_active(message):
                 active.set()
 
         ws.on_text = on_text
