@@ -329,3 +329,28 @@ def test_quiet_backlog_is_trimmed_to_the_allowance_less_one_frame() -> None:
     played_at = int(np.flatnonzero(np.abs(audio) > 20000)[0])
     landed_at = marker_at + frame
     assert (played_at - landed_at) / RATE <= 0.02
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.004, 0.009, 0.013, 0.017])
+@pytest.mark.parametrize("lateness", [0.0, 0.07])
+def test_quiet_frames_that_keep_within_the_allowance_are_never_trimmed(
+    phase: float, lateness: float
+) -> None:
+    # 40 ms frames (the page's) and the default 100 ms allowance, which is not a whole number
+    # of frames: a source primes with three frames (120 ms). Quiet audio arriving on time, or
+    # late by less than that less one frame (80 ms), must reach the stream whole: neither the
+    # priming's extra 20 ms nor the lateness it absorbs is surplus to trim.
+    frame = 2 * TICK
+    source = noise(6.0, rms_dbfs=-70, seed=6)
+    rng = np.random.default_rng(round(phase * 1000))
+    arrivals: list[tuple[float, Samples]] = []
+    last_arrival = 0.0
+    for index, start in enumerate(range(0, len(source), frame)):
+        late = lateness if index % 7 == 3 else rng.uniform(0.0, lateness / 4)
+        # In order, as over a WebSocket: a late frame holds back the ones behind it.
+        last_arrival = max(last_arrival, phase + (start + frame) / RATE + late)
+        arrivals.append((last_arrival, source[start : start + frame]))
+
+    audio = play_arrivals(Mixer(), arrivals, 7.0)
+    first = int(np.flatnonzero(audio)[0] - np.flatnonzero(source)[0])
+    np.testing.assert_array_equal(audio[first : first + len(source)], source)

@@ -308,10 +308,14 @@ class MixerBank(PerLoop):
 
     def _trim_surplus(self, rows: IntArray, slots: IntArray) -> None:
         """Drop quiet backlog that was never needed during a whole window (the mixer's
-        docstring): the target for the lowest backlog is the jitter allowance less one frame."""
+        docstring): the target for the lowest backlog is what the source primes with (the
+        jitter allowance in whole frames) less one frame; the allowance itself in a window
+        without frames."""
         config = self._require_config()
         trimmed = rows[np.isin(self._row_slot[rows], slots)]
-        target = np.maximum(0, config.jitter_samples - self._frame_samples[trimmed])
+        frame = self._frame_samples[trimmed]
+        primes_with = -(-config.jitter_samples // np.maximum(frame, 1)) * frame
+        target = np.where(frame > 0, primes_with - frame, config.jitter_samples)
         surplus = self._low_water[trimmed] - target
         self._low_water[trimmed] = config.capacity
         self._frame_samples[trimmed] = 0
