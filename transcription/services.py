@@ -90,8 +90,13 @@ def run_start(*, session: VideoSession, by: User, mode: str | None = None) -> Tr
                 provider=provider,
                 cost_per_minute=settings.TRANSCRIPTION_COST_PER_MINUTE,
             )
-            transaction.on_commit(lambda: launch(run.pk))
+            # STARTING is out (Redis has it) before the run is queued: the runner's ACTIVE,
+            # published on the same group, then always comes after it. The other way round a
+            # quick runner's ACTIVE could reach the pages first, and the stale STARTING made
+            # every socket drop its microphone's frames for the whole run
+            # (docs/benchmarks.md, issue 20).
             transaction.on_commit(lambda: broadcast.send_status_sync(session.pk, run))
+            transaction.on_commit(lambda: launch(run.pk))
     except IntegrityError:
         # Another request started one between our check and insert: the constraint chose it.
         existing = TranscriptionRun.objects.filter(

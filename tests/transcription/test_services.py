@@ -308,6 +308,27 @@ def test_run_start_creates_a_run_and_its_usage_meter(video_session, member, sett
     assert not usage.finalized
 
 
+def test_run_start_says_starting_before_it_queues_the_run(
+    video_session, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The runner says ACTIVE on the session's group as soon as it has the run; a STARTING sent
+    # after the launch could reach the pages after that ACTIVE and silence their microphones.
+    done: list[str] = []
+    send_status = broadcast.send_status_sync
+
+    def status_sent(session_id, run):
+        send_status(session_id, run)
+        done.append(f"status {run.status}")
+
+    monkeypatch.setattr(broadcast, "send_status_sync", status_sent)
+    monkeypatch.setattr(services, "launch", lambda run_id: done.append(f"launch {run_id}"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_start(session=video_session, by=owner)
+
+    assert done == [f"status {S.STARTING}", f"launch {run.pk}"]
+
+
 def test_run_start_returns_the_unfinished_run_instead_of_making_a_second(video_session, owner):
     existing = _run(video_session, S.ACTIVE)
 
