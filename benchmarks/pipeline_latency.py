@@ -224,6 +224,8 @@ async def run(
         "lost": len(set(sent) - received),
         # A speaker's first marker, lost: what the start of a run costs, not its steady state.
         "lost_first": sum(1 for _, seq in set(sent) - received if seq == 1),
+        # Sessions whose listener heard none of their markers: a whole session lost, not a trim.
+        "silent_sessions": sorted({slug for slug, _ in sent} - {slug for slug, _ in received}),
         "duplicates": duplicates,
         "window": [spoke_from, spoke_until],
         "pid": os.getpid(),
@@ -269,6 +271,7 @@ def generate(
         merged[key] = percentiles([v for part in parts for v in part[key]])
     for key in ("sent", "lost", "lost_first", "duplicates"):
         merged[key] = sum(part[key] for part in parts)
+    merged["silent_sessions"] = sorted(slug for part in parts for slug in part["silent_sessions"])
     merged["window"] = [min(p["window"][0] for p in parts), max(p["window"][1] for p in parts)]
     merged["generator_pids"] = [part["pid"] for part in parts]
     return merged
@@ -542,6 +545,7 @@ def summarise(result: dict) -> dict:
         "lost": result["lost"],
         "lost_percent": result["lost_percent"],
         "lost_first": result["lost_first"],
+        "silent_sessions": len(result["silent_sessions"]),
         "duplicates": result["duplicates"],
         "sender_lateness_p99_ms": round(result["sender_lateness_ms"]["p99"], 1),
         "server_cpu_fraction": result["server_cpu_fraction"],
