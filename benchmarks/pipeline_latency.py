@@ -24,8 +24,11 @@ Issue 20 additions:
   the environment this prints (``--print-env``). CPU is then that of every server process.
 
 Each run reports the server's CPU seconds per audio second transcribed (sessions x seconds),
-and ``lost_first``: how many of the lost markers were a speaker's first (the start of a run).
-Every speaker starts once its own socket has said the run is active, as the page does.
+``lost_first``: how many of the lost markers were a speaker's first (the start of a run), and
+``silent_sessions``: sessions whose listener heard none of their markers (a session lost whole,
+not frames trimmed; the full result lists their slugs, and the other lost markers with when they
+were sent). Every speaker starts once its own socket has said the run is active, as the page
+does.
 """
 
 from __future__ import annotations
@@ -226,6 +229,13 @@ async def run(
         "lost_first": sum(1 for _, seq in set(sent) - received if seq == 1),
         # Sessions whose listener heard none of their markers: a whole session lost, not a trim.
         "silent_sessions": sorted({slug for slug, _ in sent} - {slug for slug, _ in received}),
+        # The others, each with when it was sent (seconds into the speaking): when they cluster,
+        # a stall of the box; one session's alone, its run.
+        "lost_markers": sorted(
+            [slug, seq, round(sent[slug, seq] - spoke_from, 3)]
+            for slug, seq in set(sent) - received
+            if seq != 1
+        )[:100],
         "duplicates": duplicates,
         "window": [spoke_from, spoke_until],
         "pid": os.getpid(),
@@ -272,6 +282,9 @@ def generate(
     for key in ("sent", "lost", "lost_first", "duplicates"):
         merged[key] = sum(part[key] for part in parts)
     merged["silent_sessions"] = sorted(slug for part in parts for slug in part["silent_sessions"])
+    merged["lost_markers"] = sorted(
+        (marker for part in parts for marker in part["lost_markers"]), key=lambda m: m[2]
+    )[:100]
     merged["window"] = [min(p["window"][0] for p in parts), max(p["window"][1] for p in parts)]
     merged["generator_pids"] = [part["pid"] for part in parts]
     return merged
