@@ -120,19 +120,22 @@ def run_stop(*, run: TranscriptionRun, reason: str = "", error_code: str = "") -
     if run.is_finished:
         return run
     failure = {"error_code": error_code[:32], "error": reason} if error_code else {}
+    stop_runner = ""
     if run.status == S.STARTING and not run.control_channel:
         if transitions.transition(
             run.pk, S.FAILED if error_code else S.STOPPED, only_from=(S.STARTING,), **failure
         ):
             usage_finalize(run_id=run.pk)
     elif transitions.transition(run.pk, S.STOPPING, **failure):
-        channel = run.control_channel
-        if channel:
-            transaction.on_commit(
-                lambda: broadcast.send_run_control_sync(channel, {"type": "run.stop"})
-            )
+        stop_runner = run.control_channel
     run.refresh_from_db()
+    # The status is out before the runner is told to stop (as STARTING before the launch in
+    # ``run_start``): the runner's STOPPED then always comes after this STOPPING.
     transaction.on_commit(lambda: broadcast.send_status_sync(run.session_id, run))
+    if stop_runner:
+        transaction.on_commit(
+            lambda: broadcast.send_run_control_sync(stop_runner, {"type": "run.stop"})
+        )
     return run
 
 

@@ -413,6 +413,30 @@ def test_run_stop_of_an_active_run_asks_its_runner_to_stop_after_commit(
     assert not TranscriptionUsage.objects.get(run=run).finalized
 
 
+def test_run_stop_says_stopping_before_it_tells_the_runner(
+    video_session, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The runner says STOPPED as soon as it has flushed; a STOPPING sent after the runner was
+    # told could reach the pages after that STOPPED and leave them showing a run that stops.
+    done: list[str] = []
+    send_status = broadcast.send_status_sync
+
+    def status_sent(session_id, run):
+        send_status(session_id, run)
+        done.append(f"status {run.status}")
+
+    monkeypatch.setattr(broadcast, "send_status_sync", status_sent)
+    monkeypatch.setattr(
+        broadcast, "send_run_control_sync", lambda channel, message: done.append(message["type"])
+    )
+    run = _run(video_session, S.ACTIVE, control_channel="transcription.run.inmemory!abc")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_stop(run=run)
+
+    assert done == [f"status {S.STOPPING}", "run.stop"]
+
+
 def test_run_stop_of_a_finished_run_changes_nothing(video_session):
     ended = timezone.now() - timedelta(hours=1)
     run = _run(video_session, S.FAILED, ended_at=ended, error_code="auth", error="bad key")
