@@ -308,11 +308,10 @@ def test_run_start_creates_a_run_and_its_usage_meter(video_session, member, sett
     assert not usage.finalized
 
 
-def test_run_start_says_starting_before_it_queues_the_run(
-    video_session, owner, monkeypatch, django_capture_on_commit_callbacks
-):
-    # The runner says ACTIVE on the session's group as soon as it has the run; a STARTING sent
-    # after the launch could reach the pages after that ACTIVE and silence their microphones.
+@pytest.fixture
+def told(monkeypatch) -> list[str]:
+    """What the session's pages are told after a commit, in order: each status broadcast (sent
+    for real) as ``status <STATUS>``; tests add what else they watch."""
     done: list[str] = []
     send_status = broadcast.send_status_sync
 
@@ -321,12 +320,20 @@ def test_run_start_says_starting_before_it_queues_the_run(
         done.append(f"status {run.status}")
 
     monkeypatch.setattr(broadcast, "send_status_sync", status_sent)
-    monkeypatch.setattr(services, "launch", lambda run_id: done.append(f"launch {run_id}"))
+    return done
+
+
+def test_run_start_says_starting_before_it_queues_the_run(
+    video_session, owner, monkeypatch, told, django_capture_on_commit_callbacks
+):
+    # The runner says ACTIVE on the session's group as soon as it has the run; a STARTING sent
+    # after the launch could reach the pages after that ACTIVE and silence their microphones.
+    monkeypatch.setattr(services, "launch", lambda run_id: told.append(f"launch {run_id}"))
 
     with django_capture_on_commit_callbacks(execute=True):
         run = services.run_start(session=video_session, by=owner)
 
-    assert done == [f"status {S.STARTING}", f"launch {run.pk}"]
+    assert told == [f"status {S.STARTING}", f"launch {run.pk}"]
 
 
 def test_run_start_returns_the_unfinished_run_instead_of_making_a_second(video_session, owner):
@@ -414,27 +421,19 @@ def test_run_stop_of_an_active_run_asks_its_runner_to_stop_after_commit(
 
 
 def test_run_stop_says_stopping_before_it_tells_the_runner(
-    video_session, monkeypatch, django_capture_on_commit_callbacks
+    video_session, monkeypatch, told, django_capture_on_commit_callbacks
 ):
     # The runner says STOPPED as soon as it has flushed; a STOPPING sent after the runner was
     # told could reach the pages after that STOPPED and leave them showing a run that stops.
-    done: list[str] = []
-    send_status = broadcast.send_status_sync
-
-    def status_sent(session_id, run):
-        send_status(session_id, run)
-        done.append(f"status {run.status}")
-
-    monkeypatch.setattr(broadcast, "send_status_sync", status_sent)
     monkeypatch.setattr(
-        broadcast, "send_run_control_sync", lambda channel, message: done.append(message["type"])
+        broadcast, "send_run_control_sync", lambda channel, message: told.append(message["type"])
     )
     run = _run(video_session, S.ACTIVE, control_channel="transcription.run.inmemory!abc")
 
     with django_capture_on_commit_callbacks(execute=True):
         services.run_stop(run=run)
 
-    assert done == [f"status {S.STOPPING}", "run.stop"]
+    assert told == [f"status {S.STOPPING}", "run.stop"]
 
 
 def test_run_stop_of_a_finished_run_changes_nothing(video_session):
