@@ -163,6 +163,8 @@ else:
     }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport with a fault mended: a worker losing Redis mid-task stopped for good.
+CELERY_BROKER_TRANSPORT = "rooms.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True

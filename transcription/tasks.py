@@ -22,9 +22,8 @@ def run_ingest(self: Task, run_id: int) -> None:
     """Run a transcription run for as long as it lives (``ingest`` queue, one per run).
 
     Acknowledged when it starts, unlike other tasks: a run lasts hours, and a message held unacked
-    that long is redelivered after the broker's visibility timeout, and makes the worker die
-    on a Redis restart (kombu's restore of unacked messages fails while reconnecting). A
-    runner lost with its worker is the supervisor's to restart (stale heartbeat)."""
+    that long is redelivered after the broker's visibility timeout, while the run still goes on.
+    A runner lost with its worker is the supervisor's to restart (stale heartbeat)."""
     if self.request.is_eager:
         asyncio.run(runner.execute(run_id))
     elif threading.current_thread() is not threading.main_thread():

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from celery import Celery
+from channels.db import database_sync_to_async
+from django.db import connection
 
+from sessions_app.models import SessionAnalysis
+from sessions_app.tasks import analyse_session
 from tests.transcription.server_conftest import (
     Stack,
     Watcher,
@@ -144,3 +150,74 @@ async def test_redis_restart_mid_run_loses_no_stored_final_and_everything_reconn
         f"Redis down {up_at - down_at:.1f} s; live finals again {recovered:.2f} s after it "
         f"returned; {len(missed)} live finals missed by the open page (in history)"
     )
+
+
+async def test_redis_restart_while_the_worker_holds_an_unacknowledged_task_it_goes_on_taking_runs(
+    server_mode: Stack,
+    redis_server: RedisServer,
+    owner: Any,
+    member: Any,
+    owner_api: Any,
+    video_session: Any,
+    watch: Any,
+) -> None:
+    """Redis goes away while the worker runs a task it acknowledges late (an analysis, held
+    here on a row lock) and waits on its queues. Celery closes the lost connection, and closing
+    its channel gives the unacknowledged message back through a client made from the transport
+    Celery has already detached: with kombu's Redis transport that is an ``AttributeError``,
+    which Celery takes as unrecoverable, and the worker never takes another run
+    (``rooms/broker.py``)."""
+    stack = server_mode
+    slug = video_session.slug
+    await join_session(video_session, owner, member)
+    listener = await watch(member, slug)
+    await database_sync_to_async(SessionAnalysis.objects.create)(session=video_session)
+    held = await database_sync_to_async(_lock_analysis)(video_session.pk)
+    try:
+        analyse_session.delay(video_session.pk)
+        await wait_until(
+            lambda: _running(stack, "sessions_app.tasks.analyse_session"),
+            timeout=15,
+            what="the analysis to wait on its lock in the worker",
+        )
+        redis_server.stop()
+        await asyncio.sleep(DOWN_SECONDS)
+        redis_server.start()
+    finally:
+        # Settled meanwhile, so the analysis claims nothing and ends once the lock goes.
+        with held.cursor() as cursor:
+            cursor.execute(
+                "UPDATE sessions_app_sessionanalysis SET status = 'DONE' WHERE session_id = %s",
+                [video_session.pk],
+            )
+        held.commit()
+        held.close()
+
+    run_id = await start_server_run(owner_api, slug)
+    await wait_until(lambda: listener.has_status("ACTIVE", run_id), timeout=30, what="the run")
+    await stop_run(owner_api, slug)
+    await stopped(listener, run_id)
+
+
+def _lock_analysis(session_id: int) -> Any:
+    """A connection of its own holding the session's analysis row until it commits."""
+    held = psycopg.connect(**connection.get_connection_params())
+    with held.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM sessions_app_sessionanalysis WHERE session_id = %s FOR UPDATE",
+            [session_id],
+        )
+    return held
+
+
+async def _running(stack: Stack, task: str) -> bool:
+    """Whether the stack's worker executes ``task`` now, asked over its remote control from an
+    app of its own: a connection of this process's app kept from before the restart would be
+    stale at the teardown's question."""
+    probe = Celery("redis-restart-probe", broker=stack.redis_url, set_as_current=False)
+    try:
+        inspect = probe.control.inspect(destination=[stack.worker_name], timeout=1.0)
+        replies = await asyncio.to_thread(inspect.active) or {}
+    finally:
+        probe.close()
+    return any(active["name"] == task for tasks in replies.values() for active in tasks)
