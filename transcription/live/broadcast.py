@@ -132,8 +132,10 @@ def send_status_sync(session_id: int, run: TranscriptionRun | None) -> None:
     try:
         captions = captions_of(run) if run is not None else None
         async_to_sync(send_status)(session_id, run, captions)
-    except Exception:
-        logger.warning("status of run %s not broadcast (channel layer)", run.pk if run else None)
+    except Exception as exc:
+        logger.warning(
+            "status of run %s not broadcast (channel layer: %r)", run.pk if run else None, exc
+        )
 
 
 def transcript_message(payload: dict[str, Any]) -> dict[str, Any]:
@@ -173,8 +175,10 @@ def send_segment_updated_sync(session_id: int, payload: dict[str, Any]) -> None:
             session_group(session_id),
             {"type": "transcript.updated", "payload": {"type": "segment_updated", **payload}},
         )
-    except Exception:
-        logger.warning("segment update of session %s not broadcast (channel layer)", session_id)
+    except Exception as exc:
+        logger.warning(
+            "segment update of session %s not broadcast (channel layer: %r)", session_id, exc
+        )
 
 
 def send_participants_sync(session_id: int, participants: list[dict[str, Any]]) -> None:
@@ -189,8 +193,10 @@ def send_participants_sync(session_id: int, participants: list[dict[str, Any]]) 
                 "payload": {"type": "participants", "participants": participants},
             },
         )
-    except Exception:
-        logger.warning("participants of session %s not broadcast (channel layer)", session_id)
+    except Exception as exc:
+        logger.warning(
+            "participants of session %s not broadcast (channel layer: %r)", session_id, exc
+        )
 
 
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
