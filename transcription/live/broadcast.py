@@ -170,33 +170,34 @@ async def send_captions(session_id: int, captions: dict[str, Any]) -> None:
 def send_segment_updated_sync(session_id: int, payload: dict[str, Any]) -> None:
     """People changed a stored segment: every open page of the session (live sidebar, finished
     page) replaces it. Best effort: pages that miss it read the change when they reload."""
-    try:
-        async_to_sync(get_channel_layer().group_send)(
-            session_group(session_id),
-            {"type": "transcript.updated", "payload": {"type": "segment_updated", **payload}},
-        )
-    except Exception as exc:
-        logger.warning(
-            "segment update of session %s not broadcast (channel layer: %r)", session_id, exc
-        )
+    _group_send_sync(
+        session_id,
+        {"type": "transcript.updated", "payload": {"type": "segment_updated", **payload}},
+        what="segment update",
+    )
 
 
 def send_participants_sync(session_id: int, participants: list[dict[str, Any]]) -> None:
     """Who is in the session now (``participants``: every participant, with ``present``), to
     every open page of it. Best effort: a page that misses it reads the list again when its
     transcript socket (re)connects."""
+    _group_send_sync(
+        session_id,
+        {
+            "type": "participants.changed",
+            "payload": {"type": "participants", "participants": participants},
+        },
+        what="participants",
+    )
+
+
+def _group_send_sync(session_id: int, message: dict[str, Any], *, what: str) -> None:
+    """``message`` to every socket of the session, from sync code after a committed change;
+    a channel layer that fails is logged (``what`` names the message), never raised."""
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            session_group(session_id),
-            {
-                "type": "participants.changed",
-                "payload": {"type": "participants", "participants": participants},
-            },
-        )
+        async_to_sync(get_channel_layer().group_send)(session_group(session_id), message)
     except Exception as exc:
-        logger.warning(
-            "participants of session %s not broadcast (channel layer: %r)", session_id, exc
-        )
+        logger.warning("%s of session %s not broadcast (channel layer: %r)", what, session_id, exc)
 
 
 def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
@@ -204,5 +205,5 @@ def send_run_control_sync(channel: str, message: dict[str, Any]) -> None:
     effort: a runner that misses a stop sees its run STOPPING on its next heartbeat."""
     try:
         async_to_sync(get_channel_layer().send)(channel, message)
-    except Exception:
-        logger.warning("%s not sent to the runner (channel layer)", message.get("type"))
+    except Exception as exc:
+        logger.warning("%s not sent to the runner (channel layer: %r)", message.get("type"), exc)
