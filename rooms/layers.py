@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -81,7 +83,7 @@ below a subscriber's output-buffer limits (pub/sub: 8 MB sustained, 32 MB at onc
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):
     """Channels Redis' pub/sub layer, with one Redis channel per process for its own channels,
-    and ``send_many``: several messages in one round trip.
+    and ``send_many`` / ``queue_many``: several messages in one write.
 
     - **Process-local channels.** ``new_channel`` names a channel ``<host>!<id>``, where
       ``<host>`` is the Redis channel of this process's event loop (subscribed once), in the
@@ -92,11 +94,14 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
     - **Batches.** The stock layer sends one PUBLISH at a time per process (each waits for
       Redis' reply under the shard's lock): a Daphne forwarding audio to runs in ingest workers
       was capped at one frame per round trip, and at 5,000 frames/s the frames queued for
-      seconds. ``send_many`` sends a whole batch in one round trip, and everything it has for
-      one host as one message: a Daphne sends one PUBLISH per ingest worker per turn of its
-      loop, and the worker reads one message for all of it (docs/benchmarks.md, issue 20).
-      ``group_send`` goes through the same pipelines (``_Publisher``): an ingest worker's
-      runs broadcast their events together, not one round trip each.
+      seconds. ``send_many`` sends a whole batch in one write, and everything it has for
+      one host as one message: a Daphne sends one PUBLISH per ingest worker per batch, and the
+      worker reads one message for all of it (docs/benchmarks.md, issue 20). ``group_send``
+      goes through the same publisher (``_Publisher``): an ingest worker's runs broadcast
+      their events together, not one round trip each.
+    - **No waiting for replies.** Each loop's publisher writes to a connection of its own as
+      soon as it has something, without waiting for Redis' replies to what it wrote before;
+      callers wait for their own replies only (``_Line``).
 
     It uses the layer's own shards and serialisation (``channels_redis`` is pinned;
     ``tests/rooms/test_layers.py`` and the distributed tests run it against a real Redis).
@@ -119,8 +124,14 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
         await self.send_many([(channel, message)])
 
     async def send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """``send`` each ``(channel, message)``, in order, in one round trip per shard: one
-        PUBLISH per host of process-local channels, one per message to any other channel."""
+        """``send`` each ``(channel, message)``, in order, in one write per shard: one
+        PUBLISH per host of process-local channels, one per message to any other channel.
+        Returns when Redis has them all."""
+        await self.queue_many(messages)
+
+    def queue_many(self, messages: list[tuple[str, dict[str, Any]]]) -> asyncio.Future[None]:
+        """``send_many`` without waiting: the messages are queued, in order after whatever this
+        loop queued before, and the future is done when Redis has them all."""
         layer = self._get_layer()
         batches: dict[str, list[list[Any]]] = {}
         publish: list[tuple[str, Any]] = []  # (Redis channel, batch list or serialised message)
@@ -134,7 +145,7 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             else:
                 batches[host] = [[channel, data]]
                 publish.append((host, batches[host]))
-        await layer.publisher.publish(
+        return layer.publisher.publish(
             [
                 (target, self.serialize({_BATCH: item}) if isinstance(item, list) else item)
                 for target, item in publish
@@ -152,20 +163,25 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
 
 
 class _Publisher:
-    """PUBLISHes of one event loop, pipelined: what is asked while a pipeline is out goes in the
-    next one, in order, one round trip per shard for all of it. The stock layer holds the
-    shard's lock for one PUBLISH and its reply, so a process sent at most one message per round
-    trip: an ingest worker broadcasting the finals of 50 runs (250/s) fell behind for good once
-    a round trip took 4 ms, and its events waited seconds (docs/benchmarks.md, issue 20). Each
-    caller still waits until Redis has its message, and gets the error if it failed."""
+    """PUBLISHes of one event loop, pipelined on one connection per shard: what is asked goes
+    out at once, in order, in one write for all that was asked meanwhile, without waiting for
+    the replies to what went before (``_Line``). Each caller's future is done when Redis has
+    acknowledged all of its messages, or has the error if any failed.
+
+    The stock layer holds the shard's lock for one PUBLISH and its reply, so a process sent at
+    most one message per round trip: an ingest worker broadcasting the finals of 50 runs
+    (250/s) fell behind for good once a round trip took 4 ms (docs/benchmarks.md, issue 20).
+    One pipeline at a time, waiting for its replies before the next, still held a Daphne's
+    audio for a whole round trip, and a round trip on a busy box took 20-90 ms."""
 
     def __init__(self, layer: RedisPubSubLoopLayer) -> None:
         self.layer = layer
         self.queued: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self.sender: asyncio.Task[None] | None = None
+        self.lines: dict[Any, _Line] = {}
 
     def publish(self, items: list[tuple[str, bytes]]) -> asyncio.Future[None]:
-        """Queue ``(Redis channel, data)`` items; the future is done when they are sent."""
+        """Queue ``(Redis channel, data)`` items; the future is done when Redis has them."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if not items:
@@ -183,20 +199,88 @@ class _Publisher:
             for item in batch:
                 by_shard.setdefault(self.layer._get_shard(item[0]), []).append(item)
             for shard, items in by_shard.items():
-                try:
-                    async with shard._lock:
-                        shard._ensure_redis()
-                        pipe = shard._redis.pipeline(transaction=False)
-                        for channel, data, _ in items:
-                            pipe.publish(channel, data)
-                        await pipe.execute()
-                except Exception as exc:
-                    for *_, done in items:
-                        if not done.done():
-                            done.set_exception(exc)
-            for *_, done in batch:
-                if not done.done():
-                    done.set_result(None)
+                line = self.lines.get(shard)
+                if line is None:
+                    line = self.lines[shard] = _Line(shard)
+                await line.write(items)
+
+
+class _Line:
+    """One connection to a shard, on which PUBLISHes are written as they come and their replies
+    read, in order, by a task of its own while any are awaited. A write or read that fails fails
+    every message not yet acknowledged and drops the connection; the next write opens another
+    (messages already written on the old one may or may not have reached Redis, as before)."""
+
+    def __init__(self, shard: Any) -> None:
+        self.shard = shard
+        self.pool: Any = None
+        self.connection: Any = None
+        # (messages written, their callers' futures), oldest first, not yet acknowledged.
+        self.waiting: collections.deque[tuple[int, list[asyncio.Future[None]]]] = (
+            collections.deque()
+        )
+        self.unacked: dict[asyncio.Future[None], int] = {}  # future -> messages to acknowledge
+        self.reader: asyncio.Task[None] | None = None
+        self.reading: Any = None  # the connection the reader reads
+
+    async def write(self, items: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
+        futures = [done for *_, done in items]
+        for done in futures:
+            self.unacked[done] = self.unacked.get(done, 0) + 1
+        try:
+            async with self.shard._lock:
+                self.shard._ensure_redis()
+                pool = self.shard._redis.connection_pool
+            if self.connection is None or self.pool is not pool:
+                # First use, or the layer was flushed (a new client and pool since).
+                self.pool, self.connection = pool, await pool.get_connection()
+            connection = self.connection
+            self.waiting.append((len(items), futures))
+            await connection.send_packed_command(
+                connection.pack_commands(
+                    [("PUBLISH", channel, data) for channel, data, _ in items]
+                ),
+                check_health=False,
+            )
+        except Exception as exc:
+            self._fail(exc)
+            return
+        if self.reader is None or self.reader.done() or self.reading is not connection:
+            # (A reader of a dropped connection ends without reading this one's replies.)
+            self.reading = connection
+            self.reader = asyncio.get_running_loop().create_task(self._read(connection))
+
+    async def _read(self, connection: Any) -> None:
+        try:
+            while self.waiting and connection is self.connection:
+                count, futures = self.waiting[0]
+                for _ in range(count):
+                    await connection.read_response(timeout=math.inf)
+                self.waiting.popleft()
+                for done in futures:
+                    left = self.unacked.pop(done, 0) - 1
+                    if left > 0:
+                        self.unacked[done] = left
+                    elif not done.done():
+                        done.set_result(None)
+        except Exception as exc:
+            if connection is self.connection:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        connection, self.connection = self.connection, None
+        self.waiting.clear()
+        for done in self.unacked:
+            if not done.done():
+                done.set_exception(exc)
+        self.unacked.clear()
+        if connection is not None:
+            asyncio.get_running_loop().create_task(self._drop(connection, self.pool))
+
+    @staticmethod
+    async def _drop(connection: Any, pool: Any) -> None:
+        await connection.disconnect(nowait=True)
+        await pool.release(connection)
 
 
 def _host_of(channel: str) -> str | None:

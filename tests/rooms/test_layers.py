@@ -4,8 +4,11 @@ that feeds it (``transcription.live.local.forward``), in order, with the in-memo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
+import pytest_asyncio
 from django.conf import settings
 from django.test import override_settings
 
@@ -64,15 +67,15 @@ async def test_forward_sends_what_a_loop_queued_in_order_and_returns_at_once(kin
 
 
 class _CountingLayer(PubSubChannelLayer):
-    """The real layer, keeping the size of every ``send_many`` batch."""
+    """The real layer, keeping the size of every batch queued (``queue_many``, the outbox's)."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.batches: list[int] = []
 
-    async def send_many(self, messages: list) -> None:
+    def queue_many(self, messages: list) -> asyncio.Future[None]:
         self.batches.append(len(messages))
-        await super().send_many(messages)
+        return super().queue_many(messages)
 
 
 @override_settings(TRANSCRIPTION_JITTER_SECONDS=5.0)
@@ -227,23 +230,26 @@ async def test_group_sends_of_a_loop_share_round_trips_and_keep_each_group_s_ord
             inboxes[group] = await receiver.new_channel("sock.")
             await receiver.group_add(group, inboxes[group])
         firsts = {g: await _subscribed(receiver, c) for g, c in inboxes.items()}
-        # Count the pipelines that go out (redis-py's, spied on: the layer is not replaced).
+        # Count what is written to Redis (redis-py's connection, spied on: the layer is not
+        # replaced), and the stock layer's one-PUBLISH-per-round-trip path too.
         await sender.group_send("session.a", {"type": "warm", "n": -1})
-        shard = sender._get_layer()._get_shard(sender._get_layer()._get_group_channel_name("x"))
-        pipelines = 0
-        make_pipeline = shard._redis.pipeline
+        layer = sender._get_layer()
+        shard = layer._get_shard(layer._get_group_channel_name("x"))
+        connection = layer.publisher.lines[shard].connection
+        writes = 0
+        write = connection.send_packed_command
 
-        def counting_pipeline(*args, **kwargs):
-            nonlocal pipelines
-            pipelines += 1
-            return make_pipeline(*args, **kwargs)
+        async def counting_write(*args, **kwargs):
+            nonlocal writes
+            writes += 1
+            return await write(*args, **kwargs)
 
-        shard._redis.pipeline = counting_pipeline
+        connection.send_packed_command = counting_write
         publish_one = shard._redis.publish
 
-        def counting_publish(*args, **kwargs):  # the stock layer's: one round trip each
-            nonlocal pipelines
-            pipelines += 1
+        def counting_publish(*args, **kwargs):
+            nonlocal writes
+            writes += 1
             return publish_one(*args, **kwargs)
 
         shard._redis.publish = counting_publish
@@ -254,7 +260,7 @@ async def test_group_sends_of_a_loop_share_round_trips_and_keep_each_group_s_ord
                 for i in range(100)
             )
         )
-        assert pipelines <= 3, f"{pipelines} round trips for 100 group messages"
+        assert 1 <= writes <= 3, f"{writes} writes for 100 group messages"
         got = {g: [] for g in inboxes}
         for group, channel in inboxes.items():
             first = await asyncio.wait_for(firsts[group], 5)
@@ -282,3 +288,158 @@ async def test_a_group_send_that_cannot_reach_redis_raises_for_every_caller() ->
         10,
     )
     assert len(results) == 5 and all(isinstance(r, Exception) for r in results), results
+
+
+class _ReplyGate:
+    """A TCP proxy to the test's Redis that passes commands on at once and holds Redis' replies
+    while it is shut: what a slow round trip looks like to the sender, with nothing timed."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{urlsplit(REDIS_URL).path}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        target = urlsplit(REDIS_URL)
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        self.writers += [writer, up_writer]
+
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, gated: bool
+        ) -> None:
+            try:
+                while data := await source.read(65536):
+                    if gated:
+                        await self.open.wait()
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:  # a connection the test dropped
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pump(reader, up_writer, False), pump(up_reader, writer, True))
+
+    def drop(self) -> None:
+        """Close every connection through the proxy (it still takes new ones)."""
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+
+    async def close(self) -> None:
+        self.open.set()
+        self.drop()
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest_asyncio.fixture
+async def gate() -> AsyncIterator[tuple[_ReplyGate, PubSubChannelLayer, PubSubChannelLayer]]:
+    proxy = _ReplyGate()
+    url = await proxy.start()
+    sender = PubSubChannelLayer(hosts=[url])
+    receiver = PubSubChannelLayer(hosts=[REDIS_URL])
+    try:
+        yield proxy, sender, receiver
+    finally:
+        await sender.flush()
+        await receiver.flush()
+        await proxy.close()
+
+
+async def test_the_outbox_sends_its_next_batch_before_redis_replied_to_the_last(gate) -> None:
+    """A Daphne's audio to runs elsewhere does not wait for Redis' reply to the frames before:
+    while it did, a slow round trip on a busy box held every socket's frames behind it."""
+    proxy, sender, receiver = gate
+    run = await receiver.new_channel("transcription.run.")
+    first = await _subscribed(receiver, run)
+    local.forward(sender, run, {"type": "audio.frame", "n": 0})
+    assert (await asyncio.wait_for(first, 5))["n"] == 0  # connected, replies flowing
+    proxy.open.clear()
+    local.forward(sender, run, {"type": "audio.frame", "n": 1})
+    assert (await asyncio.wait_for(receiver.receive(run), 5))["n"] == 1
+    # Frame 1 went out in a batch of its own, and Redis' reply to it is held: frame 2 still
+    # goes out at its time.
+    local.forward(sender, run, {"type": "audio.frame", "n": 2})
+    assert (await asyncio.wait_for(receiver.receive(run), 5))["n"] == 2
+    proxy.open.set()
+    local.forward(sender, run, {"type": "audio.frame", "n": 3})
+    assert (await asyncio.wait_for(receiver.receive(run), 5))["n"] == 3
+
+
+async def test_a_send_is_written_at_once_and_each_caller_waits_for_its_own_reply(gate) -> None:
+    proxy, sender, receiver = gate
+    inbox = await receiver.new_channel("sock.")
+    await receiver.group_add("session.a", inbox)
+    first = await _subscribed(receiver, inbox)
+    await sender.group_send("session.a", {"type": "t", "n": 0})
+    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    proxy.open.clear()
+    one = asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": 1}))
+    assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 1
+    two = asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": 2}))
+    assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 2
+    # Both reached Redis, and neither caller has heard so.
+    assert not one.done() and not two.done()
+    proxy.open.set()
+    assert await asyncio.wait_for(asyncio.gather(one, two), 5) == [None, None]
+
+
+async def test_a_connection_lost_with_replies_awaited_fails_those_sends_and_the_next_reconnects(
+    gate,
+) -> None:
+    import redis.exceptions
+
+    proxy, sender, receiver = gate
+    inbox = await receiver.new_channel("sock.")
+    await receiver.group_add("session.a", inbox)
+    first = await _subscribed(receiver, inbox)
+    await sender.group_send("session.a", {"type": "t", "n": 0})
+    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    proxy.open.clear()
+    waiting = [
+        asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": n})) for n in (1, 2)
+    ]
+    for n in (1, 2):
+        assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == n
+    proxy.drop()
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+    assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results), results
+    proxy.open.set()
+    await asyncio.wait_for(sender.group_send("session.a", {"type": "t", "n": 3}), 5)
+    assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 3
+
+
+async def test_the_outbox_holds_new_frames_while_too_many_are_unacknowledged(
+    gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not waiting for replies keeps its bound: while ``MAX_QUEUED`` messages are sent and not
+    acknowledged the outbox sends no more, then queues up to ``MAX_QUEUED`` and drops the rest,
+    as it did while Redis was away."""
+    proxy, sender, receiver = gate
+    monkeypatch.setattr(local, "MAX_QUEUED", 3)
+    run = await receiver.new_channel("transcription.run.")
+    first = await _subscribed(receiver, run)
+    local.forward(sender, run, {"type": "audio.frame", "n": -1})
+    assert (await asyncio.wait_for(first, 5))["n"] == -1
+    proxy.open.clear()
+    for n in range(3):
+        local.forward(sender, run, {"type": "audio.frame", "n": n})
+    got = [(await asyncio.wait_for(receiver.receive(run), 5))["n"] for _ in range(3)]
+    assert got == [0, 1, 2]
+    for n in range(3, 7):  # 6: one more than the outbox may hold
+        local.forward(sender, run, {"type": "audio.frame", "n": n})
+    await asyncio.sleep(0.5)
+    assert receiver._get_layer().channels[run].empty()  # (a receive cancelled would unsubscribe)
+    proxy.open.set()
+    got = [(await asyncio.wait_for(receiver.receive(run), 5))["n"] for _ in range(3)]
+    assert got == [3, 4, 5]
+    local.forward(sender, run, {"type": "audio.frame", "n": 7})
+    assert (await asyncio.wait_for(receiver.receive(run), 5))["n"] == 7

@@ -13,16 +13,20 @@ The registry is the channel layers' (``rooms.layers``): in an ingest worker the 
 layer hands a run its messages the same way, straight from the batch it read.
 
 To a run elsewhere (a Celery ingest worker), ``forward`` queues the message and one task per
-loop sends what has queued in one round trip (``send_many`` of ``rooms.layers``), in order, at
+loop sends what has queued in one write (``queue_many`` of ``rooms.layers``), in order, at
 most once every ``send_every_seconds()``. The pub/sub layer otherwise sends one message per round
 trip per process, which capped a Daphne at a few thousand frames a second; and sending as soon
 as anything was queued still cost a pipeline through redis-py for every frame or two, since
-frames arrive one socket at a time (docs/benchmarks.md, issue 20).
+frames arrive one socket at a time (docs/benchmarks.md, issue 20). The task does not wait for
+Redis' reply before the next batch: while it did, a slow round trip held every socket's audio
+(up to 90 ms at 100 two-speaker sessions), and the runs lost audio to their trims.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import weakref
 from typing import Any
@@ -40,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
 """Messages queued for runs elsewhere (all sockets of a loop) before new ones are dropped: a
-layer that is away must not grow the process without bound (audio is live: late is lost)."""
+layer that is away must not grow the process without bound (audio is live: late is lost). As
+many may be sent and not yet acknowledged by Redis; beyond that the outbox sends no more."""
 
 
 WAIT_SHARE_OF_JITTER = 0.1
@@ -63,6 +68,10 @@ class _Outbox:
         self.layer = layer
         self.queued: list[tuple[str, dict[str, Any]]] = []
         self.sender: asyncio.Task[None] | None = None
+        # Batches sent that Redis has not acknowledged yet (size, future), oldest first.
+        self.unacknowledged: collections.deque[tuple[int, asyncio.Future[None]]] = (
+            collections.deque()
+        )
 
     def put(self, channel: str, message: dict[str, Any]) -> None:
         if len(self.queued) >= MAX_QUEUED:
@@ -73,22 +82,38 @@ class _Outbox:
             self.sender = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
-        send_many = getattr(self.layer, "send_many", None)
+        queue_many = getattr(self.layer, "queue_many", None)
         while self.queued:
             wait = send_every_seconds()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if queue_many is not None:
+                await self._within_bound()
             batch, self.queued = self.queued, []
             try:
-                if send_many is not None:
-                    await send_many(batch)
+                if queue_many is not None:
+                    # Not awaited: the next batch leaves at its time, however long Redis'
+                    # reply to this one takes (a round trip on a busy box took 20-90 ms).
+                    sent = queue_many(batch)
+                    sent.add_done_callback(functools.partial(_unsent, len(batch)))
+                    self.unacknowledged.append((len(batch), sent))
                 else:
                     for channel, message in batch:
                         await self._send_one(channel, message)
-            except Exception:
-                # Redis is away (restarting): these frames are lost, the run goes on; a stop
-                # still comes by heartbeat.
-                logger.warning("%d messages to runs not sent (channel layer)", len(batch))
+            except Exception as exc:
+                _unsent(len(batch), exc)
+
+    async def _within_bound(self) -> None:
+        """Wait while ``MAX_QUEUED`` messages or more are sent and not acknowledged: a Redis
+        that stopped reading must not grow the process without bound either (meanwhile new
+        frames queue here, up to ``MAX_QUEUED``, and then are dropped)."""
+        pending = self.unacknowledged
+        while pending and pending[0][1].done():
+            pending.popleft()
+        while sum(count for count, _ in pending) >= MAX_QUEUED:
+            await asyncio.wait([pending.popleft()[1]])
+            while pending and pending[0][1].done():
+                pending.popleft()
 
     async def _send_one(self, channel: str, message: dict[str, Any]) -> None:
         try:
@@ -97,6 +122,17 @@ class _Outbox:
             # The runner is behind: drop this message rather than queue latency.
             metrics.error("run_channel_full")
             logger.warning("run channel full; dropped a %s message", message.get("type"))
+
+
+def _unsent(count: int, sent: asyncio.Future[None] | Exception) -> None:
+    """Say that ``count`` messages did not reach runs (``sent``: their failed future, or the
+    error); they are lost. That is when Redis is away (restarting): the runs go on, and a stop
+    still comes by heartbeat."""
+    error = sent if isinstance(sent, Exception) else None
+    if isinstance(sent, asyncio.Future) and not sent.cancelled():
+        error = sent.exception()  # type: ignore[assignment]
+    if error is not None:
+        logger.warning("%d messages to runs not sent (channel layer): %r", count, error)
 
 
 _outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
