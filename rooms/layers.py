@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +12,8 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
-from channels_redis.utils import _wrap_close
+from channels_redis.utils import _wrap_close, decode_hosts
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,15 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
     reaches a run of an older worker; an older Daphne cannot reach a newer worker's runs
     (docs/deploy.md: restart the Daphnes first).
     """
+
+    def __init__(self, *args: Any, hosts: Any = None, **kwargs: Any) -> None:
+        # RESP2 unless a host says otherwise. redis-py 8 speaks RESP3 by default, and there its
+        # parser hands every pub/sub message to a handler that builds ``str()`` of the whole
+        # message for a debug line it then drops: ~0.4 ms for a 40 KB batch of audio frames,
+        # 9 % of an ingest worker's loop at 100 two-speaker sessions (docs/benchmarks.md).
+        # Pub/sub needs nothing of RESP3.
+        hosts = [{"protocol": 2, **host} for host in decode_hosts(hosts)]
+        super().__init__(*args, hosts=hosts, **kwargs)
 
     def _get_layer(self) -> _HostLoopLayer:
         loop = asyncio.get_running_loop()
@@ -225,17 +234,26 @@ class _Line:
 
     async def write(self, items: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
         futures = [done for *_, done in items]
-        for done in futures:
-            self.unacked[done] = self.unacked.get(done, 0) + 1
         try:
             async with self.shard._lock:
                 self.shard._ensure_redis()
                 pool = self.shard._redis.connection_pool
-            if self.connection is None or self.pool is not pool:
-                # First use, or the layer was flushed (a new client and pool since).
+            if self.connection is not None and self.pool is not pool:
+                # The layer was flushed since (a new client and pool): what the old connection
+                # still awaits is lost with it.
+                self._fail(RedisConnectionError("the channel layer was flushed"))
+            if self.connection is None:
                 self.pool, self.connection = pool, await pool.get_connection()
-            connection = self.connection
-            self.waiting.append((len(items), futures))
+        except Exception as exc:
+            for done in futures:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        connection = self.connection
+        for done in futures:
+            self.unacked[done] = self.unacked.get(done, 0) + 1
+        self.waiting.append((len(items), futures))
+        try:
             await connection.send_packed_command(
                 connection.pack_commands(
                     [("PUBLISH", channel, data) for channel, data, _ in items]
@@ -243,7 +261,8 @@ class _Line:
                 check_health=False,
             )
         except Exception as exc:
-            self._fail(exc)
+            if connection is self.connection:
+                self._fail(exc)
             return
         if self.reader is None or self.reader.done() or self.reading is not connection:
             # (A reader of a dropped connection ends without reading this one's replies.)
@@ -255,7 +274,8 @@ class _Line:
             while self.waiting and connection is self.connection:
                 count, futures = self.waiting[0]
                 for _ in range(count):
-                    await connection.read_response(timeout=math.inf)
+                    # Within the connection's socket timeout, as redis-py's own commands.
+                    await connection.read_response()
                 self.waiting.popleft()
                 for done in futures:
                     left = self.unacked.pop(done, 0) - 1

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
+import redis.exceptions
 from django.conf import settings
 from django.test import override_settings
 
@@ -131,8 +132,6 @@ async def test_a_process_listens_on_one_redis_channel_for_all_its_channels(
     ``<host>!<id>``: one Redis subscription for all of them, one PUBLISH per host per batch, and
     each message still reaches its own channel, in order; a message to a channel that is gone is
     dropped without disturbing the others."""
-    import redis
-
     from rooms import layers
 
     worker, daphne = PubSubChannelLayer(hosts=[REDIS_URL]), PubSubChannelLayer(hosts=[REDIS_URL])
@@ -395,8 +394,6 @@ async def test_a_send_is_written_at_once_and_each_caller_waits_for_its_own_reply
 async def test_a_connection_lost_with_replies_awaited_fails_those_sends_and_the_next_reconnects(
     gate,
 ) -> None:
-    import redis.exceptions
-
     proxy, sender, receiver = gate
     inbox = await receiver.new_channel("sock.")
     await receiver.group_add("session.a", inbox)
@@ -443,3 +440,47 @@ async def test_the_outbox_holds_new_frames_while_too_many_are_unacknowledged(
     assert got == [3, 4, 5]
     local.forward(sender, run, {"type": "audio.frame", "n": 7})
     assert (await asyncio.wait_for(receiver.receive(run), 5))["n"] == 7
+
+
+async def test_the_layer_speaks_resp2_to_redis() -> None:
+    """redis-py 8 speaks RESP3 unless told otherwise, and there each pub/sub message it reads
+    costs a ``str()`` of the whole message (a debug line built, then dropped)."""
+    layer = PubSubChannelLayer(hosts=[REDIS_URL])
+    client = redis.Redis.from_url(REDIS_URL, protocol=3)
+    try:
+        channel = await layer.new_channel("run.")  # the subscription's connection
+        first = await _subscribed(layer, channel)
+        await layer.send(channel, {"type": "run.stop"})  # the publisher's connection
+        assert await asyncio.wait_for(first, 5) == {"type": "run.stop"}
+        # (The test run's own connections, such as its cache's, speak what they like.)
+        layer_connections = {
+            c["cmd"]: c["resp"]
+            for c in client.client_list()
+            if c["cmd"] in ("publish", "subscribe") and int(c["id"]) != client.client_id()
+        }
+        assert layer_connections == {"publish": "2", "subscribe": "2"}
+    finally:
+        client.close()
+        await layer.flush()
+
+
+async def test_a_layer_flushed_with_replies_awaited_fails_those_and_sends_again_after(gate) -> None:
+    proxy, sender, receiver = gate
+    inbox = await receiver.new_channel("sock.")
+    await receiver.group_add("session.a", inbox)
+    first = await _subscribed(receiver, inbox)
+    await sender.group_send("session.a", {"type": "t", "n": 0})
+    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    line = next(iter(sender._get_layer().publisher.lines.values()))
+    old = line.connection
+    proxy.open.clear()
+    waiting = asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": 1}))
+    assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 1
+    await sender.flush()  # as at shutdown: its client and pool are closed
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await asyncio.wait_for(waiting, 5)
+    proxy.open.set()
+    await asyncio.wait_for(sender.group_send("session.a", {"type": "t", "n": 2}), 5)
+    assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 2
+    line = next(iter(sender._get_layer().publisher.lines.values()))
+    assert line.connection is not old
