@@ -101,7 +101,7 @@ class _Outbox:
                     for channel, message in batch:
                         await self._send_one(channel, message)
             except Exception as exc:
-                _unsent(len(batch), exc)
+                _warn_unsent(len(batch), exc)
 
     async def _within_bound(self) -> None:
         """Wait while ``MAX_QUEUED`` messages or more are sent and not acknowledged: a Redis
@@ -124,15 +124,16 @@ class _Outbox:
             logger.warning("run channel full; dropped a %s message", message.get("type"))
 
 
-def _unsent(count: int, sent: asyncio.Future[None] | Exception) -> None:
-    """Say that ``count`` messages did not reach runs (``sent``: their failed future, or the
-    error); they are lost. That is when Redis is away (restarting): the runs go on, and a stop
-    still comes by heartbeat."""
-    error = sent if isinstance(sent, Exception) else None
-    if isinstance(sent, asyncio.Future) and not sent.cancelled():
-        error = sent.exception()  # type: ignore[assignment]
-    if error is not None:
-        logger.warning("%d messages to runs not sent (channel layer): %r", count, error)
+def _unsent(count: int, sent: asyncio.Future[None]) -> None:
+    """Done callback of a batch queued for runs elsewhere: say so when it failed."""
+    if not sent.cancelled() and (error := sent.exception()) is not None:
+        _warn_unsent(count, error)
+
+
+def _warn_unsent(count: int, error: BaseException) -> None:
+    # Redis is away (restarting): these messages are lost, the runs go on, and a stop still
+    # comes by heartbeat.
+    logger.warning("%d messages to runs not sent (channel layer): %r", count, error)
 
 
 _outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
