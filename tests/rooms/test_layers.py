@@ -353,6 +353,17 @@ async def gate() -> AsyncIterator[tuple[_ReplyGate, PubSubChannelLayer, PubSubCh
         await proxy.close()
 
 
+async def _group_inbox(sender: PubSubChannelLayer, receiver: PubSubChannelLayer) -> str:
+    """A socket's channel of ``receiver`` in group ``session.a``, once a group message from
+    ``sender`` reached it (connected, Redis' replies flowing)."""
+    inbox = await receiver.new_channel("sock.")
+    await receiver.group_add("session.a", inbox)
+    first = await _subscribed(receiver, inbox)
+    await sender.group_send("session.a", {"type": "t", "n": 0})
+    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    return inbox
+
+
 async def test_the_outbox_sends_its_next_batch_before_redis_replied_to_the_last(gate) -> None:
     """A Daphne's audio to runs elsewhere does not wait for Redis' reply to the frames before:
     while it did, a slow round trip on a busy box held every socket's frames behind it."""
@@ -375,11 +386,7 @@ async def test_the_outbox_sends_its_next_batch_before_redis_replied_to_the_last(
 
 async def test_a_send_is_written_at_once_and_each_caller_waits_for_its_own_reply(gate) -> None:
     proxy, sender, receiver = gate
-    inbox = await receiver.new_channel("sock.")
-    await receiver.group_add("session.a", inbox)
-    first = await _subscribed(receiver, inbox)
-    await sender.group_send("session.a", {"type": "t", "n": 0})
-    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    inbox = await _group_inbox(sender, receiver)
     proxy.open.clear()
     one = asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": 1}))
     assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 1
@@ -395,11 +402,7 @@ async def test_a_connection_lost_with_replies_awaited_fails_those_sends_and_the_
     gate,
 ) -> None:
     proxy, sender, receiver = gate
-    inbox = await receiver.new_channel("sock.")
-    await receiver.group_add("session.a", inbox)
-    first = await _subscribed(receiver, inbox)
-    await sender.group_send("session.a", {"type": "t", "n": 0})
-    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    inbox = await _group_inbox(sender, receiver)
     proxy.open.clear()
     waiting = [
         asyncio.ensure_future(sender.group_send("session.a", {"type": "t", "n": n})) for n in (1, 2)
@@ -466,11 +469,7 @@ async def test_the_layer_speaks_resp2_to_redis() -> None:
 
 async def test_a_layer_flushed_with_replies_awaited_fails_those_and_sends_again_after(gate) -> None:
     proxy, sender, receiver = gate
-    inbox = await receiver.new_channel("sock.")
-    await receiver.group_add("session.a", inbox)
-    first = await _subscribed(receiver, inbox)
-    await sender.group_send("session.a", {"type": "t", "n": 0})
-    assert (await asyncio.wait_for(first, 5))["n"] == 0
+    inbox = await _group_inbox(sender, receiver)
     line = next(iter(sender._get_layer().publisher.lines.values()))
     old = line.connection
     proxy.open.clear()
