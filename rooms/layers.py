@@ -276,6 +276,8 @@ class _Line:
                 for _ in range(count):
                     # Within the connection's socket timeout, as redis-py's own commands.
                     await connection.read_response()
+                    if connection is not self.connection:
+                        return  # dropped meanwhile (its callers were told): not its replies
                 self.waiting.popleft()
                 for done in futures:
                     left = self.unacked.pop(done, 0) - 1
