@@ -204,36 +204,63 @@ class _Publisher:
     async def _send(self) -> None:
         while self.queued:
             batch, self.queued = self.queued, []
-            by_shard: dict[Any, list[tuple[str, bytes, asyncio.Future[None]]]] = {}
-            for item in batch:
-                by_shard.setdefault(self.layer._get_shard(item[0]), []).append(item)
+            by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+            shards_of: dict[asyncio.Future[None], dict[Any, None]] = {}  # caller -> its shards
+            for channel, data, done in batch:
+                shard = self.layer._get_shard(channel)
+                by_shard.setdefault(shard, []).append((channel, data))
+                shards_of.setdefault(done, {})[shard] = None
+            written: dict[Any, asyncio.Future[None]] = {}
             for shard, items in by_shard.items():
                 line = self.lines.get(shard)
                 if line is None:
                     line = self.lines[shard] = _Line(shard)
-                await line.write(items)
+                written[shard] = await line.write(items)
+            for done, shards in shards_of.items():
+                _settle(done, [written[shard] for shard in shards])
+
+
+def _settle(done: asyncio.Future[None], writes: list[asyncio.Future[None]]) -> None:
+    """Make ``done`` done once every write that carries a message of its caller is
+    acknowledged, or failed with the first write that fails."""
+    left = len(writes)
+
+    def acknowledged(write: asyncio.Future[None]) -> None:
+        nonlocal left
+        error = write.exception()  # (read even for a caller gone, or asyncio logs it)
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+            return
+        left -= 1
+        if not left:
+            done.set_result(None)
+
+    for write in writes:
+        write.add_done_callback(acknowledged)
 
 
 class _Line:
     """One connection to a shard, on which PUBLISHes are written as they come and their replies
-    read, in order, by a task of its own while any are awaited. A write or read that fails fails
-    every message not yet acknowledged and drops the connection; the next write opens another
-    (messages already written on the old one may or may not have reached Redis, as before)."""
+    read, in order, by a task of its own while any are awaited. Each write has a future, done
+    when Redis has acknowledged all of it. A write or read that fails fails every write not yet
+    acknowledged and drops the connection; the next write opens another (messages already
+    written on the old one may or may not have reached Redis, as before)."""
 
     def __init__(self, shard: Any) -> None:
         self.shard = shard
         self.pool: Any = None
         self.connection: Any = None
-        # (messages written, their callers' futures), oldest first, not yet acknowledged.
-        self.waiting: collections.deque[tuple[int, list[asyncio.Future[None]]]] = (
-            collections.deque()
-        )
-        self.unacked: dict[asyncio.Future[None], int] = {}  # future -> messages to acknowledge
+        # (messages written, the write's future), oldest first, not yet acknowledged.
+        self.waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self.reader: asyncio.Task[None] | None = None
         self.reading: Any = None  # the connection the reader reads
 
-    async def write(self, items: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
-        futures = [done for *_, done in items]
+    async def write(self, items: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        """PUBLISH ``(Redis channel, data)`` items; returns once written, with the future of
+        their acknowledgement (already failed when they could not be written)."""
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             async with self.shard._lock:
                 self.shard._ensure_redis()
@@ -245,57 +272,45 @@ class _Line:
             if self.connection is None:
                 self.pool, self.connection = pool, await pool.get_connection()
         except Exception as exc:
-            for done in futures:
-                if not done.done():
-                    done.set_exception(exc)
-            return
+            acked.set_exception(exc)
+            return acked
         connection = self.connection
-        for done in futures:
-            self.unacked[done] = self.unacked.get(done, 0) + 1
-        self.waiting.append((len(items), futures))
+        self.waiting.append((len(items), acked))
         try:
             await connection.send_packed_command(
-                connection.pack_commands(
-                    [("PUBLISH", channel, data) for channel, data, _ in items]
-                ),
+                connection.pack_commands([("PUBLISH", channel, data) for channel, data in items]),
                 check_health=False,
             )
         except Exception as exc:
             if connection is self.connection:
                 self._fail(exc)
-            return
+            return acked
         if self.reader is None or self.reader.done() or self.reading is not connection:
             # (A reader of a dropped connection ends without reading this one's replies.)
             self.reading = connection
             self.reader = asyncio.get_running_loop().create_task(self._read(connection))
+        return acked
 
     async def _read(self, connection: Any) -> None:
         try:
             while self.waiting and connection is self.connection:
-                count, futures = self.waiting[0]
+                count, acked = self.waiting[0]
                 for _ in range(count):
                     # Within the connection's socket timeout, as redis-py's own commands.
                     await connection.read_response()
                     if connection is not self.connection:
-                        return  # dropped meanwhile (its callers were told): not its replies
+                        return  # dropped meanwhile (its writes were failed): not its replies
                 self.waiting.popleft()
-                for done in futures:
-                    left = self.unacked.pop(done, 0) - 1
-                    if left > 0:
-                        self.unacked[done] = left
-                    elif not done.done():
-                        done.set_result(None)
+                acked.set_result(None)
         except Exception as exc:
             if connection is self.connection:
                 self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         connection, self.connection = self.connection, None
+        for _, acked in self.waiting:
+            acked.set_exception(exc)
         self.waiting.clear()
-        for done in self.unacked:
-            if not done.done():
-                done.set_exception(exc)
-        self.unacked.clear()
         if connection is not None:
             asyncio.get_running_loop().create_task(self._drop(connection, self.pool))
 

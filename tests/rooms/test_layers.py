@@ -481,3 +481,40 @@ async def test_a_layer_flushed_with_replies_awaited_fails_those_and_sends_again_
     assert (await asyncio.wait_for(receiver.receive(inbox), 5))["n"] == 2
     line = next(iter(sender._get_layer().publisher.lines.values()))
     assert line.connection is not old
+
+
+async def test_a_send_to_several_shards_waits_for_the_replies_of_all_of_them() -> None:
+    """Two shards (the test's Redis reached through the reply gate, and directly): a caller is
+    answered when both have acknowledged its messages, not when the first has."""
+    proxy = _ReplyGate()
+    through_gate = await proxy.start()
+    sender = PubSubChannelLayer(hosts=[through_gate, REDIS_URL])
+    receivers: dict[int, PubSubChannelLayer] = {}
+    try:
+        # A receiver per shard: a process's channels all go to the shard of its host channel.
+        while len(receivers) < 2:
+            receiver = PubSubChannelLayer(hosts=[REDIS_URL, REDIS_URL])
+            host = receiver._get_layer().host
+            index = sender._get_layer()._get_shard(host) is not sender._get_layer()._shards[0]
+            if index in receivers:
+                continue
+            receivers[index] = receiver
+        inboxes = {i: await r.new_channel("run.") for i, r in receivers.items()}
+        firsts = {i: await _subscribed(receivers[i], inboxes[i]) for i in receivers}
+        await sender.send_many([(inboxes[i], {"type": "t", "n": 0}) for i in receivers])
+        assert [(await asyncio.wait_for(firsts[i], 5))["n"] for i in (0, 1)] == [0, 0]
+        proxy.open.clear()
+        both = asyncio.ensure_future(
+            sender.send_many([(inboxes[i], {"type": "t", "n": 1}) for i in receivers])
+        )
+        for i in (0, 1):
+            assert (await asyncio.wait_for(receivers[i].receive(inboxes[i]), 5))["n"] == 1
+        await asyncio.sleep(0.2)  # the direct shard's reply is in by now
+        assert not both.done()
+        proxy.open.set()
+        await asyncio.wait_for(both, 5)
+    finally:
+        await sender.flush()
+        for receiver in receivers.values():
+            await receiver.flush()
+        await proxy.close()
