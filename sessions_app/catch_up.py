@@ -288,6 +288,11 @@ def catch_up_for(*, session: VideoSession) -> CatchUp:
             break
         time.sleep(_POLL_SECONDS)
     try:
+        if locked:
+            # The holder before us may have stored its result between our read and our lock.
+            found = _stored(cache.get(key))
+            if found is not None:
+                return found
         result = catch_up_compute(session=session)
         if result.segments:
             cache.set(key, dataclasses.asdict(result), timeout=REFRESH_SECONDS)
