@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages Rooms' tests need, when they are missing: PostgreSQL, Redis,
-# ffmpeg, nginx (the `make up` balancer), Chromium, espeak-ng (Russian speech for the offline
-# engine's test) and gettext (the translation catalogue tests). `--up`: only what `make up`
-# needs (no Chromium, espeak-ng or gettext). Idempotent; needs root (or sudo) only when
-# something is missing.
+# ffmpeg, nginx (the `make up` balancer), Chromium, Festival with its Russian voice (speech for
+# the offline engine's Russian test) and gettext (the translation catalogue tests). `--up`:
+# only what `make up` needs (no Chromium, Festival or gettext). Idempotent; needs root (or
+# sudo) only when something is missing.
 set -euo pipefail
 
 missing=()
@@ -13,7 +13,7 @@ command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ "${1:-}" != --up ]; then
   command -v chromium >/dev/null || missing+=(chromium)
-  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  [ -d /usr/share/festival/voices/russian/msu_ru_nsh_clunits ] || missing+=(festival festvox-ru)
   command -v msgfmt >/dev/null || missing+=(gettext)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
