@@ -40,7 +40,7 @@ RUSSIAN_VOICE = "msu_ru_nsh_clunits"
 speaker of Moscow State University's corpus. espeak-ng's formant Russian, used before, sat at
 Whisper base's hallucination guard (mean log-probability about -1.0 on every decode): on some
 CPUs the whole sentence decoded as "degenerate" and was dropped, and CI waited for a final that
-never came. This voice decodes at about -0.3, the sentence close to word for word."""
+never came. This voice decodes at -0.3 to -0.4, the sentence close to word for word."""
 
 
 def synthesised_pcm(text: str, *, lead_ms: int = 500) -> bytes:
