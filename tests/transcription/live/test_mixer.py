@@ -354,3 +354,23 @@ def test_quiet_frames_that_keep_within_the_allowance_are_never_trimmed(
     audio = play_arrivals(Mixer(), arrivals, 7.0)
     first = int(np.flatnonzero(audio)[0] - np.flatnonzero(source)[0])
     np.testing.assert_array_equal(audio[first : first + len(source)], source)
+
+
+@pytest.mark.parametrize("joins_at_tick", range(13))
+def test_a_source_joining_a_running_stream_keeps_its_on_time_quiet_audio(
+    joins_at_tick: int,
+) -> None:
+    # The stream has been ticking for a while when the source's first frame lands, at any
+    # tick of a 250 ms trim window. Its frames then come on time: the first window it is
+    # judged on must be one it played through, not the tail of the stream's, or the tick it
+    # primed in looks like surplus and on-time audio is cut.
+    frame = 2 * TICK
+    source = noise(3.0, rms_dbfs=-70, seed=7)
+    joined = 1.0 + joins_at_tick * 0.02 + 0.001
+    arrivals = [
+        (joined + (start + frame) / RATE, source[start : start + frame])
+        for start in range(0, len(source), frame)
+    ]
+    audio = play_arrivals(Mixer(), arrivals, 5.0)
+    first = int(np.flatnonzero(audio)[0] - np.flatnonzero(source)[0])
+    np.testing.assert_array_equal(audio[first : first + len(source)], source)

@@ -216,6 +216,7 @@ class MixerBank(PerLoop):
         self._hangover_left[row] = 0
         self._noise_floor_db[row] = config.vad_threshold_db - _VAD_MARGIN_DB
         self._low_water[row] = config.capacity
+        self._window_left[row] = self._trim_window_ticks
         self._live = None
         return row
 
@@ -273,10 +274,15 @@ class MixerBank(PerLoop):
 
         rows = self._live_rows()
         size = self._size[rows]
-        primed = self._primed[rows] | (size >= config.jitter_samples)
+        was_primed = self._primed[rows]
+        primed = was_primed | (size >= config.jitter_samples)
         # Underrun: keep the partial remainder and wait for a full jitter allowance again.
         primed &= size >= tick_samples
         self._primed[rows] = primed
+        # A source that (re)primes starts a trim window of its own (the mixer's docstring).
+        fresh = rows[primed & ~was_primed]
+        self._low_water[fresh] = capacity
+        self._window_left[fresh] = self._trim_window_ticks
         playing_at = np.flatnonzero(primed)
         playing = rows[playing_at]
         starts = self._start_at[playing]
@@ -285,10 +291,10 @@ class MixerBank(PerLoop):
         left = size[playing_at] - tick_samples
         self._size[playing] = left
         self._low_water[playing] = np.minimum(self._low_water[playing], left)
-
-        trimming = (ticks_before + 1) % self._trim_window_ticks == 0
-        if trimming.any():
-            self._trim_surplus(rows, started[trimming])
+        window_left = self._window_left[playing] - 1
+        self._window_left[playing] = window_left
+        if not window_left.all():
+            self._trim_surplus(playing[window_left == 0])
 
         active_rows, active_levels = self._voice_activity(rows, playing_at, frames)
         pcm = self._mix(started, self._row_slot[playing], frames)
@@ -306,20 +312,20 @@ class MixerBank(PerLoop):
             result[mixer] = MixTick(pcm=chunk, start=ticks * tick_seconds, active=actives[slot])
         return result
 
-    def _trim_surplus(self, rows: IntArray, slots: IntArray) -> None:
-        """Drop quiet backlog that was never needed during a whole window (the mixer's
-        docstring): the target for the lowest backlog is what the source primes with (the
-        jitter allowance in whole frames) less one frame; the allowance itself in a window
-        without frames."""
+    def _trim_surplus(self, trimmed: IntArray) -> None:
+        """Drop quiet backlog of ``trimmed`` (rows whose window just ended) that was never
+        needed during the window (the mixer's docstring): the target for the lowest backlog is
+        what the source primes with (the jitter allowance in whole frames) less one frame; the
+        allowance itself in a window without frames. Starts each row's next window."""
         config = self._require_config()
-        trimmed = rows[np.isin(self._row_slot[rows], slots)]
         frame = self._frame_samples[trimmed]
         primes_with = -(-config.jitter_samples // np.maximum(frame, 1)) * frame
         target = np.where(frame > 0, primes_with - frame, config.jitter_samples)
         surplus = self._low_water[trimmed] - target
         self._low_water[trimmed] = config.capacity
+        self._window_left[trimmed] = self._trim_window_ticks
         self._frame_samples[trimmed] = 0
-        candidates = self._primed[trimmed] & (surplus >= config.tick_samples)
+        candidates = surplus >= config.tick_samples
         capacity = config.capacity
         for row, count in zip(
             trimmed[candidates].tolist(), surplus[candidates].tolist(), strict=True
@@ -456,6 +462,7 @@ class MixerBank(PerLoop):
         self._primed = np.zeros(0, dtype=bool)
         self._frame_samples: IntArray = np.zeros(0, dtype=np.int64)
         self._low_water: IntArray = np.zeros(0, dtype=np.int64)
+        self._window_left: IntArray = np.zeros(0, dtype=np.int64)
         self._hangover_left: IntArray = np.zeros(0, dtype=np.int64)
         self._noise_floor_db = np.zeros(0, dtype=np.float64)
         self._row_names = []
@@ -481,6 +488,7 @@ class MixerBank(PerLoop):
         self._primed = grown(self._primed)
         self._frame_samples = grown(self._frame_samples)
         self._low_water = grown(self._low_water)
+        self._window_left = grown(self._window_left)
         self._hangover_left = grown(self._hangover_left)
         self._noise_floor_db = grown(self._noise_floor_db)
         self._row_names.extend([""] * (new - old))
