@@ -216,7 +216,7 @@ class MixerBank(PerLoop):
         self._hangover_left[row] = 0
         self._noise_floor_db[row] = config.vad_threshold_db - _VAD_MARGIN_DB
         self._low_water[row] = config.capacity
-        self._window_left[row] = self._trim_window_ticks
+        self._window_left[row] = 0
         self._live = None
         return row
 
@@ -274,15 +274,10 @@ class MixerBank(PerLoop):
 
         rows = self._live_rows()
         size = self._size[rows]
-        was_primed = self._primed[rows]
-        primed = was_primed | (size >= config.jitter_samples)
+        primed = self._primed[rows] | (size >= config.jitter_samples)
         # Underrun: keep the partial remainder and wait for a full jitter allowance again.
         primed &= size >= tick_samples
         self._primed[rows] = primed
-        # A source that (re)primes starts a trim window of its own (the mixer's docstring).
-        fresh = rows[primed & ~was_primed]
-        self._low_water[fresh] = capacity
-        self._window_left[fresh] = self._trim_window_ticks
         playing_at = np.flatnonzero(primed)
         playing = rows[playing_at]
         starts = self._start_at[playing]
@@ -291,10 +286,16 @@ class MixerBank(PerLoop):
         left = size[playing_at] - tick_samples
         self._size[playing] = left
         self._low_water[playing] = np.minimum(self._low_water[playing], left)
-        window_left = self._window_left[playing] - 1
-        self._window_left[playing] = window_left
-        if not window_left.all():
-            self._trim_surplus(playing[window_left == 0])
+        # Each source's trim windows follow one another from the tick it first played (the
+        # mixer's docstring); 0 until then.
+        window_left = self._window_left[rows]
+        window_left[(window_left == 0) & primed] = self._trim_window_ticks
+        counting = window_left > 0
+        window_left[counting] -= 1
+        self._window_left[rows] = window_left
+        ending = counting & (window_left == 0)
+        if ending.any():
+            self._trim_surplus(rows[ending])
 
         active_rows, active_levels = self._voice_activity(rows, playing_at, frames)
         pcm = self._mix(started, self._row_slot[playing], frames)
@@ -325,7 +326,7 @@ class MixerBank(PerLoop):
         self._low_water[trimmed] = config.capacity
         self._window_left[trimmed] = self._trim_window_ticks
         self._frame_samples[trimmed] = 0
-        candidates = surplus >= config.tick_samples
+        candidates = self._primed[trimmed] & (surplus >= config.tick_samples)
         capacity = config.capacity
         for row, count in zip(
             trimmed[candidates].tolist(), surplus[candidates].tolist(), strict=True

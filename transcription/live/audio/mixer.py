@@ -23,11 +23,14 @@ Design choices (why, not what):
   ``max_buffer_seconds``. So each source tracks its lowest backlog over a window
   (``_TRIM_WINDOW_SECONDS``): a surplus that was never needed during the whole window is
   dropped at the window's end — but only when that surplus is quiet (below ``vad_threshold``),
-  so speech is delayed, never cut; the catch-up happens in the next pause. The window is the
-  source's own, counted in ticks it plays from when it (re)primes: a window per run judged a
-  source that primed in its last tick on that tick alone, where it still holds all it primed
-  with, and cut a tick of on-time audio (at the benchmark's synchronised start, 17 of a run's
-  23 trims; docs/benchmarks.md). The lowest backlog is seen just before a frame lands, so
+  so speech is delayed, never cut; the catch-up happens in the next pause. Each source's
+  windows follow one another from the tick it first plays. (One window per run judged a source
+  that primed in the window's last tick on that tick alone, while it still held all it primed
+  with, and cut a tick of on-time audio: at the benchmark's synchronised start, 17 of a run's
+  23 trims. A fresh window at every re-priming instead trimmed the backlog a stall left as soon
+  as it had lasted a window, where a window that saw the underrun keeps it as cover for the
+  next late frame: with a one-frame allowance that lost three times the audio; both in
+  docs/benchmarks.md.) The lowest backlog is seen just before a frame lands, so
   the target there is what the source primes with *less one frame*: right after the frame
   lands the source again holds what it held when it was primed. Frames arrive whole, so a
   source primes with the allowance rounded up to whole frames: 120 ms for the page's 40 ms
