@@ -24,6 +24,8 @@ Issue 20 additions:
   the environment this prints (``--print-env``). CPU is then that of every server process.
 
 Each run reports the server's CPU seconds per audio second transcribed (sessions x seconds),
+the mixers' gaps and trimmed audio over the run (``rooms_mixer_*`` from the server's
+``/metrics``: a marker is only ever lost to a trim; ``--metrics-url`` with ``--url``),
 ``lost_first``: how many of the lost markers were a speaker's first (the start of a run), and
 ``silent_sessions``: sessions whose listener heard none of their markers (a session lost whole,
 not frames trimmed; the full result lists their slugs, and the other lost markers with when they
@@ -408,12 +410,15 @@ def measure(
                 continue
         return out
 
+    metrics_url = args.metrics_url if args.url else f"{url}/metrics"
+    mixer0 = mixer_counts(metrics_url)
     cpu0, t0 = cpu(), time.monotonic()
     try:
         result = generate(url, api_token, sessions, args.seconds, max(1, args.procs))
     finally:
         sampler.done.set()
         sampler.join()
+    mixer1 = mixer_counts(metrics_url)
     wall = time.monotonic() - t0
     cpu1 = cpu()
     used = sum(cpu1[pid] - cpu0[pid] for pid in cpu1 if pid in cpu0)
@@ -432,8 +437,35 @@ def measure(
             speaking.get("server", 0.0) / max(1, len(sessions)), 4
         ),
         lost_percent=round(100 * result["lost"] / max(1, result["sent"]), 2),
+        **{
+            key: None
+            if mixer0[name] is None or mixer1[name] is None
+            else round(mixer1[name] - mixer0[name], 3)
+            for key, name in MIXER_METRICS.items()
+        },
     )
     return result
+
+
+MIXER_METRICS = {
+    "mixer_gaps": "rooms_mixer_gaps_total",
+    "mixer_trimmed_seconds": "rooms_mixer_trimmed_seconds_total",
+}
+
+
+def mixer_counts(metrics_url: str) -> dict[str, float | None]:
+    """The server's mixer counters (``rooms.metrics``); None for one it does not have (a
+    baseline from before them)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(metrics_url, timeout=30)
+    response.raise_for_status()
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    return {name: found.get(name) for name in MIXER_METRICS.values()}
 
 
 def main() -> None:
@@ -450,6 +482,11 @@ def main() -> None:
     parser.add_argument("--current", default="", help="git ref to run instead of this tree")
     parser.add_argument("--url", default="", help="a running `make up` (distributed mode)")
     parser.add_argument("--print-env", action="store_true", help="what `make up` needs; exit")
+    parser.add_argument(
+        "--metrics-url",
+        default="http://127.0.0.1:8001/metrics",
+        help="with --url: a Daphne's own /metrics (direct, so loopback may read it)",
+    )
     parser.add_argument(
         "--gc-tuning",
         choices=["on", "off", "both"],
@@ -564,6 +601,8 @@ def summarise(result: dict) -> dict:
         "server_cpu_fraction": result["server_cpu_fraction"],
         "cpu_s_per_audio_s": result["cpu_seconds_per_audio_second"],
         "speaking_cores": result["speaking_cores"],
+        "mixer_gaps": result["mixer_gaps"],
+        "mixer_trimmed_seconds": result["mixer_trimmed_seconds"],
     }
 
 

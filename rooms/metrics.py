@@ -77,6 +77,15 @@ STT_RECONNECTS = Counter(
     ["provider"],
 )
 ERRORS = Counter("rooms_errors", "Errors by kind.", ["kind"])
+MIXER_GAPS = Counter(
+    "rooms_mixer_gaps",
+    "Times a browser-mode microphone ran out of buffered audio and resumed after a gap of "
+    "silence in the mix (its frames came later than the jitter allowance covers).",
+)
+MIXER_TRIMMED_SECONDS = Counter(
+    "rooms_mixer_trimmed_seconds",
+    "Quiet buffered audio the browser-mode mixer dropped to take back delay a gap left.",
+)
 BILLED_MINUTES = Counter("rooms_billed_minutes", "Transcription minutes billed at finalisation.")
 COST = Counter("rooms_transcription_cost", "Transcription cost billed at finalisation.")
 
@@ -87,6 +96,14 @@ def error(kind: str) -> None:
 
 def stt_reconnected(provider: str) -> None:
     STT_RECONNECTS.labels(provider=provider).inc()
+
+
+def mixer_observed(gaps: int, trimmed_seconds: float) -> None:
+    """A mixer bank's gaps and trimmed audio since it was last asked."""
+    if gaps:
+        MIXER_GAPS.inc(gaps)
+    if trimmed_seconds:
+        MIXER_TRIMMED_SECONDS.inc(trimmed_seconds)
 
 
 # --- WebSockets ---------------------------------------------------------------------------

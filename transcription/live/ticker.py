@@ -8,7 +8,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from rooms import logging_setup
+from rooms import logging_setup, metrics
 from transcription.live.audio import Mixer, MixTick
 from transcription.live.loops import PerLoop
 
@@ -34,7 +34,8 @@ class Ticker(PerLoop):
     wake-ups a second. One wake-up here ticks every run, and their mixers in one vectorised
     step (``MixerBank.tick``; every run's mixer is normally in the loop's bank). When the loop
     falls behind it catches up tick by tick (audio time stays wall time), but more than a second
-    behind it skips.
+    behind it skips. Each tick's gaps and trimmed audio go to ``rooms.metrics`` (nothing is
+    written in a tick that had none).
     """
 
     def __init__(self) -> None:
@@ -93,4 +94,7 @@ class Ticker(PerLoop):
         mixed: dict[Mixer, MixTick] = {}
         for bank in {pipeline.mixer.bank for pipeline in self.pipelines}:
             mixed.update(bank.tick())
+            gaps, trimmed_seconds = bank.drain_counts()
+            if gaps or trimmed_seconds:
+                metrics.mixer_observed(gaps, trimmed_seconds)
         return mixed

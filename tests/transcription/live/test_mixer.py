@@ -374,3 +374,28 @@ def test_a_source_joining_a_running_stream_keeps_its_on_time_quiet_audio(
     audio = play_arrivals(Mixer(), arrivals, 5.0)
     first = int(np.flatnonzero(audio)[0] - np.flatnonzero(source)[0])
     np.testing.assert_array_equal(audio[first : first + len(source)], source)
+
+
+def test_every_sample_pushed_is_played_or_trimmed_and_the_gap_is_counted() -> None:
+    # Quiet frames on time, but those captured in [2.0, 2.15) s land together at 2.155 s: the
+    # source runs dry (one gap), then holds what the stall delayed, which is trimmed. What the
+    # bank reports must add up: samples played + samples trimmed = samples pushed.
+    frame = 2 * TICK
+    source = noise(5.0, rms_dbfs=-55, seed=11)
+    source[source == 0] = 1  # every sample that plays is seen in the output
+    arrivals = []
+    for start in range(0, len(source), frame):
+        captured = (start + frame) / RATE
+        landed = 2.15 if 2.0 <= captured < 2.15 else captured
+        arrivals.append((landed + 0.005, source[start : start + frame]))
+    mixer = Mixer()
+    assert mixer.bank.drain_counts() == (0, 0.0)
+
+    audio = play_arrivals(mixer, arrivals, 6.0)
+
+    gaps, trimmed_seconds = mixer.bank.drain_counts()
+    trimmed = round(trimmed_seconds * RATE)
+    assert gaps == 1
+    assert trimmed >= TICK
+    assert np.count_nonzero(audio) + trimmed == len(source)
+    assert mixer.bank.drain_counts() == (0, 0.0)

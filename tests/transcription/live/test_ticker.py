@@ -82,3 +82,54 @@ async def test_one_clock_ticks_every_pipeline_of_the_loop(settings) -> None:
     counts = [len(p.seen) for p in pipelines]
     assert min(counts) >= 10, counts
     assert max(counts) - min(counts) <= 1, counts
+
+
+class Listener:
+    """A pipeline that records, at each tick, whether its mix carried any audio."""
+
+    def __init__(self) -> None:
+        self.mixer = Mixer(bank=MixerBank.current())
+        self.heard: list[bool] = []
+
+    async def on_tick(self, mixed: MixTick) -> None:
+        self.heard.append(any(mixed.pcm))
+
+    def on_tick_failed(self, exc: BaseException) -> None:
+        raise AssertionError(f"tick failed: {exc!r}")
+
+
+@pytest.mark.asyncio
+async def test_gaps_and_trimmed_audio_reach_the_metrics(settings) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    async def until(condition: Any) -> None:
+        async with asyncio.timeout(5):
+            while not condition():
+                await asyncio.sleep(0.01)
+
+    settings.TRANSCRIPTION_TICK_SECONDS = 0.02
+    gaps_before = sample("rooms_mixer_gaps_total")
+    trimmed_before = sample("rooms_mixer_trimmed_seconds_total")
+    pipeline = Listener()
+    ticker = Ticker()
+    ticker.add(pipeline)
+    quiet = (b"\x03\x00") * 640  # 40 ms at -80 dBFS: quiet, but not digital silence
+    try:
+        for _ in range(3):
+            pipeline.mixer.push("a", quiet)
+        # It plays, then runs dry.
+        await until(lambda: True in pipeline.heard and not pipeline.heard[-1])
+        # Half a second at once: the source resumes (a gap ends) holding far more than it
+        # primes with, and the quiet surplus is trimmed once a window has seen it.
+        for _ in range(12):
+            pipeline.mixer.push("a", quiet)
+        await until(lambda: sample("rooms_mixer_trimmed_seconds_total") > trimmed_before)
+    finally:
+        ticker.discard(pipeline)
+        await asyncio.sleep(0.05)
+    assert sample("rooms_mixer_gaps_total") - gaps_before == 1
+    # Of the 480 ms, at least what the source keeps at its low point (80 ms) stays.
+    assert 0.02 <= sample("rooms_mixer_trimmed_seconds_total") - trimmed_before <= 0.4

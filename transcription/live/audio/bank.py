@@ -152,6 +152,9 @@ class MixerBank(PerLoop):
         self._next_order = 0
         self._live: IntArray | None = None
         self._started: IntArray | None = None
+        # Since the last drain_counts() (rooms.metrics reads them through the ticker).
+        self._gaps = 0
+        self._trimmed_samples = 0
 
     # --- membership (called by Mixer) ----------------------------------------------------
 
@@ -258,6 +261,14 @@ class MixerBank(PerLoop):
     def stream_ticks(self, slot: int) -> int:
         return int(self._ticks[slot])
 
+    def drain_counts(self) -> tuple[int, float]:
+        """Gaps (a source that ran out of audio, then resumed) and seconds of quiet backlog
+        trimmed since the last call; both start again from zero."""
+        gaps, samples = self._gaps, self._trimmed_samples
+        self._gaps = self._trimmed_samples = 0
+        rate = self._config.sample_rate if self._config is not None else 1
+        return gaps, samples / rate
+
     # --- the tick ------------------------------------------------------------------------
 
     def tick(self) -> dict[Member, MixTick]:
@@ -274,10 +285,13 @@ class MixerBank(PerLoop):
 
         rows = self._live_rows()
         size = self._size[rows]
-        primed = self._primed[rows] | (size >= config.jitter_samples)
+        was_primed = self._primed[rows]
+        primed = was_primed | (size >= config.jitter_samples)
         # Underrun: keep the partial remainder and wait for a full jitter allowance again.
         primed &= size >= tick_samples
         self._primed[rows] = primed
+        # A source that played before (its windows run) and primes again: a gap has ended.
+        self._gaps += int(np.count_nonzero(primed & ~was_primed & (self._window_left[rows] > 0)))
         playing_at = np.flatnonzero(primed)
         playing = rows[playing_at]
         starts = self._start_at[playing]
@@ -340,6 +354,7 @@ class MixerBank(PerLoop):
             if rms == 0 or 20.0 * math.log10(rms) < config.vad_threshold_db:
                 self._start_at[row] = (start + count) % capacity
                 self._size[row] -= count
+                self._trimmed_samples += count
 
     def _voice_activity(
         self, rows: IntArray, playing_at: IntArray, frames: Int16Array
