@@ -122,14 +122,27 @@ async def test_gaps_and_trimmed_audio_reach_the_metrics(settings) -> None:
             pipeline.mixer.push("a", quiet)
         # It plays, then runs dry.
         await until(lambda: True in pipeline.heard and not pipeline.heard[-1])
-        # Half a second at once: the source resumes (a gap ends) holding far more than it
-        # primes with, and the quiet surplus is trimmed once a window has seen it.
+        # Half a second at once, then a frame every 40 ms: the source resumes (a gap ends)
+        # holding far more than it needs, and the quiet surplus is trimmed once a window has
+        # seen it.
         for _ in range(12):
             pipeline.mixer.push("a", quiet)
-        await until(lambda: sample("rooms_mixer_trimmed_seconds_total") > trimmed_before)
+
+        async def feed() -> None:
+            while True:
+                await asyncio.sleep(0.04)
+                pipeline.mixer.push("a", quiet)
+
+        feeding = asyncio.create_task(feed())
+        try:
+            await until(lambda: sample("rooms_mixer_trimmed_seconds_total") > trimmed_before)
+        finally:
+            feeding.cancel()
     finally:
         ticker.discard(pipeline)
         await asyncio.sleep(0.05)
-    assert sample("rooms_mixer_gaps_total") - gaps_before == 1
+    # At least the one gap (exact counts: the bank's tests); a late feed on a busy machine
+    # may add another.
+    assert sample("rooms_mixer_gaps_total") - gaps_before >= 1
     # Of the 480 ms, at least what the source keeps at its low point (80 ms) stays.
     assert 0.02 <= sample("rooms_mixer_trimmed_seconds_total") - trimmed_before <= 0.4

@@ -219,7 +219,8 @@ class MixerBank(PerLoop):
         self._hangover_left[row] = 0
         self._noise_floor_db[row] = config.vad_threshold_db - _VAD_MARGIN_DB
         self._low_water[row] = config.capacity
-        self._window_left[row] = 0
+        self._played[row] = False
+        self._unfed[row] = False
         self._live = None
         return row
 
@@ -255,6 +256,7 @@ class MixerBank(PerLoop):
             buf[row, capacity:] = buf[row, :tick_samples]
         self._start_at[row] = start
         self._size[row] = size
+        self._unfed[row] = False
         if n > self._frame_samples.item(row):
             self._frame_samples[row] = n
 
@@ -290,8 +292,13 @@ class MixerBank(PerLoop):
         # Underrun: keep the partial remainder and wait for a full jitter allowance again.
         primed &= size >= tick_samples
         self._primed[rows] = primed
-        # A source that played before (its windows run) and primes again: a gap has ended.
-        self._gaps += int(np.count_nonzero(primed & ~was_primed & (self._window_left[rows] > 0)))
+        fresh = rows[primed & ~was_primed]
+        if len(fresh):
+            # One that played before: a gap has ended.
+            self._gaps += int(np.count_nonzero(self._played[fresh]))
+            self._played[fresh] = True
+            # Not judged by a trim until a frame lands (the mixer's docstring).
+            self._unfed[fresh] = True
         playing_at = np.flatnonzero(primed)
         playing = rows[playing_at]
         starts = self._start_at[playing]
@@ -300,16 +307,10 @@ class MixerBank(PerLoop):
         left = size[playing_at] - tick_samples
         self._size[playing] = left
         self._low_water[playing] = np.minimum(self._low_water[playing], left)
-        # Each source's trim windows follow one another from the tick it first played (the
-        # mixer's docstring); 0 until then.
-        window_left = self._window_left[rows]
-        window_left[(window_left == 0) & primed] = self._trim_window_ticks
-        counting = window_left > 0
-        window_left[counting] -= 1
-        self._window_left[rows] = window_left
-        ending = counting & (window_left == 0)
-        if ending.any():
-            self._trim_surplus(rows[ending])
+
+        trimming = (ticks_before + 1) % self._trim_window_ticks == 0
+        if trimming.any():
+            self._trim_surplus(rows[np.isin(self._row_slot[rows], started[trimming])])
 
         active_rows, active_levels = self._voice_activity(rows, playing_at, frames)
         pcm = self._mix(started, self._row_slot[playing], frames)
@@ -328,19 +329,21 @@ class MixerBank(PerLoop):
         return result
 
     def _trim_surplus(self, trimmed: IntArray) -> None:
-        """Drop quiet backlog of ``trimmed`` (rows whose window just ended) that was never
+        """Drop quiet backlog of ``trimmed`` (rows whose run's window just ended) that was never
         needed during the window (the mixer's docstring): the target for the lowest backlog is
         what the source primes with (the jitter allowance in whole frames) less one frame; the
-        allowance itself in a window without frames. Starts each row's next window."""
+        allowance itself in a window without frames. A source that has had no frame since it
+        (re)primed is not judged."""
         config = self._require_config()
         frame = self._frame_samples[trimmed]
         primes_with = -(-config.jitter_samples // np.maximum(frame, 1)) * frame
         target = np.where(frame > 0, primes_with - frame, config.jitter_samples)
         surplus = self._low_water[trimmed] - target
         self._low_water[trimmed] = config.capacity
-        self._window_left[trimmed] = self._trim_window_ticks
         self._frame_samples[trimmed] = 0
-        candidates = self._primed[trimmed] & (surplus >= config.tick_samples)
+        candidates = (
+            self._primed[trimmed] & ~self._unfed[trimmed] & (surplus >= config.tick_samples)
+        )
         capacity = config.capacity
         for row, count in zip(
             trimmed[candidates].tolist(), surplus[candidates].tolist(), strict=True
@@ -478,7 +481,8 @@ class MixerBank(PerLoop):
         self._primed = np.zeros(0, dtype=bool)
         self._frame_samples: IntArray = np.zeros(0, dtype=np.int64)
         self._low_water: IntArray = np.zeros(0, dtype=np.int64)
-        self._window_left: IntArray = np.zeros(0, dtype=np.int64)
+        self._played = np.zeros(0, dtype=bool)
+        self._unfed = np.zeros(0, dtype=bool)
         self._hangover_left: IntArray = np.zeros(0, dtype=np.int64)
         self._noise_floor_db = np.zeros(0, dtype=np.float64)
         self._row_names = []
@@ -504,7 +508,8 @@ class MixerBank(PerLoop):
         self._primed = grown(self._primed)
         self._frame_samples = grown(self._frame_samples)
         self._low_water = grown(self._low_water)
-        self._window_left = grown(self._window_left)
+        self._played = grown(self._played)
+        self._unfed = grown(self._unfed)
         self._hangover_left = grown(self._hangover_left)
         self._noise_floor_db = grown(self._noise_floor_db)
         self._row_names.extend([""] * (new - old))

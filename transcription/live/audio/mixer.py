@@ -23,21 +23,21 @@ Design choices (why, not what):
   ``max_buffer_seconds``. So each source tracks its lowest backlog over a window
   (``_TRIM_WINDOW_SECONDS``): a surplus that was never needed during the whole window is dropped
   at the window's end — but only when that surplus is quiet (below ``vad_threshold``), so speech
-  is delayed, never cut; the catch-up happens in the next pause. Each source's windows follow
-  one another from the tick it first plays. (One window per run judged a source that primed in
-  the window's last tick on that tick alone, while it still held all it primed with, and cut a
-  tick of on-time audio: at the benchmark's synchronised start, 17 of a run's 23 trims. A fresh
-  window at every re-priming instead trimmed the backlog a stall left as soon as it had lasted a
-  window, where a window that saw the underrun keeps it as cover for the next late frame: with a
-  one-frame allowance that lost three times the markers; both in docs/benchmarks.md.) The lowest
-  backlog is seen just before a frame lands, so the target there is what the source primes with
-  *less one frame*: right after the frame lands the source again holds what it held when it was
-  primed. Frames arrive whole, so a source primes with the allowance rounded up to whole frames:
-  120 ms for the page's 40 ms frames and the default 100 ms. (Aiming the low point at the full
-  allowance kept a frame more than needed: with 40 ms frames and a 40 ms allowance that was 40
-  ms of latency that absorbed no jitter. Aiming it at the allowance itself less a frame trimmed
-  the priming's extra 20 ms at the first window's end, quiet audio that was on time, and left a
-  frame 60 ms of lateness instead of 80.)
+  is delayed, never cut; the catch-up happens in the next pause. The windows are the run's, and
+  a source that has had no frame since it (re)primed is not judged: the tick it primes in, it
+  still holds all it primed with, and a window ending there took that for surplus and cut a tick
+  of on-time audio (at the benchmark's synchronised start, 1 source in 12: 11–19 trims per 100 ×
+  2 run; docs/benchmarks.md). Windows of each source's own, from the tick it first plays, fixed
+  that too, but put every window's end on a frame boundary for the page's 40 ms frames, and so
+  every trim on a frame's first 20 ms, where the benchmark's markers are: twice the markers lost
+  per trim. The lowest backlog is seen just before a frame lands, so the target there is what
+  the source primes with *less one frame*: right after the frame lands the source again holds
+  what it held when it was primed. Frames arrive whole, so a source primes with the allowance
+  rounded up to whole frames: 120 ms for the page's 40 ms frames and the default 100 ms. (Aiming
+  the low point at the full allowance kept a frame more than needed: with 40 ms frames and a 40
+  ms allowance that was 40 ms of latency that absorbed no jitter. Aiming it at the allowance
+  itself less a frame trimmed the priming's extra 20 ms at the first window's end, quiet audio
+  that was on time, and left a frame 60 ms of lateness instead of 80.)
 * **Limiter, not clipping.** The sum is computed in int32. When it would leave int16 range the
   whole tick is scaled by ``32767 / peak`` (instant attack, so nothing ever clips or wraps); the
   gain then recovers linearly over ``_LIMITER_RELEASE_SECONDS``, ramped sample by sample so the
