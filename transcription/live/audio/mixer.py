@@ -28,16 +28,17 @@ Design choices (why, not what):
   still holds all it primed with, and a window ending there took that for surplus and cut a tick
   of on-time audio (at the benchmark's synchronised start, 1 source in 12: 11–19 trims per 100 ×
   2 run; docs/benchmarks.md). Windows of each source's own, from the tick it first plays, fixed
-  that too, but put every window's end on a frame boundary for the page's 40 ms frames, and so
-  every trim on a frame's first 20 ms, where the benchmark's markers are: twice the markers lost
-  per trim. The lowest backlog is seen just before a frame lands, so the target there is what
-  the source primes with *less one frame*: right after the frame lands the source again holds
-  what it held when it was primed. Frames arrive whole, so a source primes with the allowance
-  rounded up to whole frames: 120 ms for the page's 40 ms frames and the default 100 ms. (Aiming
-  the low point at the full allowance kept a frame more than needed: with 40 ms frames and a 40
-  ms allowance that was 40 ms of latency that absorbed no jitter. Aiming it at the allowance
-  itself less a frame trimmed the priming's extra 20 ms at the first window's end, quiet audio
-  that was on time, and left a frame 60 ms of lateness instead of 80.)
+  that too, but put every window's end on a frame boundary for the page's 40 ms frames, so a
+  source's trims took a frame's first 20 ms, where the benchmark's markers sit: all 11 markers
+  lost in 15 runs fell where 240 ms windows meet 200 ms markers. The lowest backlog is seen just
+  before a frame lands, so the target there is what the source primes with *less one frame*:
+  right after the frame lands the source again holds what it held when it was primed. Frames
+  arrive whole, so a source primes with the allowance rounded up to whole frames: 120 ms for the
+  page's 40 ms frames and the default 100 ms. (Aiming the low point at the full allowance kept a
+  frame more than needed: with 40 ms frames and a 40 ms allowance that was 40 ms of latency that
+  absorbed no jitter. Aiming it at the allowance itself less a frame trimmed the priming's extra
+  20 ms at the first window's end, quiet audio that was on time, and left a frame 60 ms of
+  lateness instead of 80.)
 * **Limiter, not clipping.** The sum is computed in int32. When it would leave int16 range the
   whole tick is scaled by ``32767 / peak`` (instant attack, so nothing ever clips or wraps); the
   gain then recovers linearly over ``_LIMITER_RELEASE_SECONDS``, ramped sample by sample so the
