@@ -84,7 +84,8 @@ MIXER_GAPS = Counter(
 )
 MIXER_TRIMMED_SECONDS = Counter(
     "rooms_mixer_trimmed_seconds",
-    "Quiet buffered audio the browser-mode mixer dropped to take back delay a gap left.",
+    "Quiet buffered audio the browser-mode mixer dropped to take back delay that late frames "
+    "left (after a gap, or a microphone whose first frames came late).",
 )
 BILLED_MINUTES = Counter("rooms_billed_minutes", "Transcription minutes billed at finalisation.")
 COST = Counter("rooms_transcription_cost", "Transcription cost billed at finalisation.")

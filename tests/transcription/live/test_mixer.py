@@ -361,9 +361,9 @@ def test_a_source_joining_a_running_stream_keeps_its_on_time_quiet_audio(
     joins_at_tick: int,
 ) -> None:
     # The stream has been ticking for a while when the source's first frame lands, at each
-    # tick of a trim window (12 ticks) and one more. Its frames then come on time: the first
-    # window it is judged on must be one it played through, not the tail of the stream's, or
-    # the tick it primed in looks like surplus and on-time audio is cut.
+    # tick of a trim window (12 ticks) and one more. Its frames then come on time. At the tick
+    # it primes it still holds all it primed with: a window ending there, before another frame
+    # has landed, must not take that for surplus and cut on-time audio.
     frame = 2 * TICK
     source = noise(3.0, rms_dbfs=-70, seed=7)
     joined = 1.0 + joins_at_tick * 0.02 + 0.001
