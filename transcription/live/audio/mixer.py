@@ -26,7 +26,7 @@ Design choices (why, not what):
   is delayed, never cut; the catch-up happens in the next pause. The windows are the run's, and
   a source that has had no frame since it (re)primed is not judged: the tick it primes in, it
   still holds all it primed with, and a window ending there took that for surplus and cut a tick
-  of on-time audio (at the benchmark's synchronised start, 1 source in 12: 11–19 trims per 100 ×
+  of on-time audio (at the benchmark's synchronised start, 1 source in 12: 11–32 trims per 100 ×
   2 run; docs/benchmarks.md). Windows of each source's own, from the tick it first plays, fixed
   that too, but put every window's end on a frame boundary for the page's 40 ms frames, so a
   source's trims took a frame's first 20 ms, where the benchmark's markers sit: all 11 markers
