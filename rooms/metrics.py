@@ -100,7 +100,8 @@ def stt_reconnected(provider: str) -> None:
 
 
 def mixer_observed(gaps: int, trimmed_seconds: float) -> None:
-    """A mixer bank's gaps and trimmed audio since it was last asked."""
+    """A mixer bank's gaps and trimmed audio since it was last asked (after every tick: a
+    tick that had neither writes nothing)."""
     if gaps:
         MIXER_GAPS.inc(gaps)
     if trimmed_seconds:

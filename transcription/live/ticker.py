@@ -94,7 +94,5 @@ class Ticker(PerLoop):
         mixed: dict[Mixer, MixTick] = {}
         for bank in {pipeline.mixer.bank for pipeline in self.pipelines}:
             mixed.update(bank.tick())
-            gaps, trimmed_seconds = bank.drain_counts()
-            if gaps or trimmed_seconds:
-                metrics.mixer_observed(gaps, trimmed_seconds)
+            metrics.mixer_observed(*bank.drain_counts())
         return mixed
